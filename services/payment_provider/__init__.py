@@ -1,0 +1,1 @@
+"""payment-provider: charges payments, once per idempotency key."""

@@ -1,0 +1,199 @@
+"""The one place that knows the two SQL dialects the services run on: SQLite (a file, the
+laptop default) and PostgreSQL (the cluster). Queries are written once, with %s placeholders."""
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+
+import psycopg
+import psycopg_pool
+
+from servicekit.settings import ConfigError
+
+log = logging.getLogger("db")
+
+Row = tuple[Any, ...]
+
+
+class Cursor(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+    def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> Any: ...
+    def fetchone(self) -> Row | None: ...
+    def fetchall(self) -> list[Row]: ...
+    @property
+    def rowcount(self) -> int: ...
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database did not answer; callers turn this into a 503, never a traceback."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step. `sql` may use {money} and {timestamp}, filled in per dialect."""
+
+    version: int
+    statements: tuple[str, ...]
+
+
+_TYPES = {
+    # SQLite's NUMERIC affinity would turn 12.15 into a float; TEXT keeps it exact.
+    "sqlite": {"money": "TEXT", "timestamp": "TEXT"},
+    "postgresql": {"money": "NUMERIC(12, 2)", "timestamp": "TIMESTAMPTZ"},
+}
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 8, connect_timeout: float = 5.0) -> None:
+        self.url = url
+        if url.startswith(("postgresql://", "postgres://")):
+            self.dialect = "postgresql"
+            self._pool = psycopg_pool.ConnectionPool(
+                url,
+                min_size=1,
+                max_size=pool_size,
+                timeout=connect_timeout,
+                open=False,
+                kwargs={"connect_timeout": max(1, int(connect_timeout))},
+            )
+            # Opening without waiting lets the service start (and report not-ready) while
+            # the database is still coming up.
+            self._pool.open(wait=False)
+        elif url.startswith("sqlite:///"):
+            self.dialect = "sqlite"
+            self._sqlite_path = url.removeprefix("sqlite:///")
+            self._local = threading.local()
+        else:
+            raise ConfigError(
+                f"DATABASE_URL must start with sqlite:/// or postgresql://, got {url!r}"
+            )
+
+    def close(self) -> None:
+        if self.dialect == "postgresql":
+            self._pool.close()
+
+    @contextmanager
+    def transaction(self, *, write: bool = False) -> Iterator[Cursor]:
+        """A cursor inside one transaction: committed on success, rolled back on error."""
+        if self.dialect == "postgresql":
+            with self._postgres_transaction() as cursor:
+                yield cursor
+        else:
+            with self._sqlite_transaction(write) as cursor:
+                yield cursor
+
+    @contextmanager
+    def _postgres_transaction(self) -> Iterator[Cursor]:
+        try:
+            with self._pool.connection() as connection, connection.cursor() as cursor:
+                yield cursor
+        except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as error:
+            raise DatabaseUnavailable(f"PostgreSQL is unavailable: {error}") from None
+
+    @contextmanager
+    def _sqlite_transaction(self, write: bool) -> Iterator[Cursor]:
+        connection = self._sqlite_connection()
+        # IMMEDIATE takes the write lock up front, which is how SQLite serialises pay runs
+        # (PostgreSQL uses row locks instead).
+        connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield _SqliteCursor(connection.cursor())
+        except BaseException:
+            connection.rollback()
+            raise
+        connection.commit()
+
+    def _sqlite_connection(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(
+                self._sqlite_path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            self._local.connection = connection
+        return connection
+
+    def ping(self) -> bool:
+        try:
+            with self.transaction() as cursor:
+                cursor.execute("SELECT 1")
+                return cursor.fetchone() == (1,)
+        except (DatabaseUnavailable, psycopg.Error, sqlite3.Error) as error:
+            log.warning("database ping failed: %s", error)
+            return False
+
+    def migrate_when_reachable(
+        self, name: str, migrations: Sequence[Migration], *, wait_seconds: float
+    ) -> list[int]:
+        """Migrates, waiting for the database to come up first: in a cluster the service and
+        its database start together, and crash-looping meanwhile only slows both down."""
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                return self.migrate(name, migrations)
+            except DatabaseUnavailable as error:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("waiting for the database: %s", error)
+                time.sleep(2)
+
+    def migrate(self, name: str, migrations: Sequence[Migration]) -> list[int]:
+        """Applies the migrations not yet applied, in order; safe to run from every replica
+        at once (PostgreSQL takes an advisory lock, SQLite its write lock)."""
+        types = _TYPES[self.dialect]
+        applied: list[int] = []
+        with self.transaction(write=True) as cursor:
+            if self.dialect == "postgresql":
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (name,))
+            cursor.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)"
+            )
+            cursor.execute("SELECT version FROM schema_migrations")
+            done = {row[0] for row in cursor.fetchall()}
+            for migration in sorted(migrations, key=lambda m: m.version):
+                if migration.version in done:
+                    continue
+                for statement in migration.statements:
+                    cursor.execute(statement.format(**types))
+                cursor.execute(
+                    "INSERT INTO schema_migrations (version) VALUES (%s)", (migration.version,)
+                )
+                applied.append(migration.version)
+        if applied:
+            log.info("schema migrated", extra={"schema": name, "versions": applied})
+        return applied
+
+
+class _SqliteCursor:
+    """sqlite3's cursor, speaking the %s placeholders that psycopg uses."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._cursor.execute(sql.replace("%s", "?"), _plain(params))
+
+    def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> Any:
+        return self._cursor.executemany(sql.replace("%s", "?"), [_plain(p) for p in params])
+
+    def fetchone(self) -> Row | None:
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list[Row]:
+        return self._cursor.fetchall()
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+
+def _plain(params: Sequence[Any]) -> tuple[Any, ...]:
+    # sqlite3 has no Decimal adapter; money is stored as its exact text.
+    return tuple(str(p) if isinstance(p, Decimal) else p for p in params)

@@ -1,0 +1,164 @@
+"""The HTTP plumbing both services share: JSON errors from one place, bounded JSON bodies,
+and a WSGI wrapper that logs, measures and counts requests in flight."""
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from typing import Any
+
+import bottle
+
+from servicekit.db import DatabaseUnavailable
+from servicekit.metrics import CONTENT_TYPE_LATEST, HttpMetrics
+
+log = logging.getLogger("http")
+
+WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, default=_json_default, separators=(",", ":"))
+
+
+def _json_default(value: Any) -> Any:
+    # Amounts are NUMERIC(12,2): at most 12 significant digits, which a float's shortest repr
+    # reproduces exactly, so clients see 12.15, not "12.15" or 12.1500000001.
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def respond(body: Any, status: int = 200) -> str:
+    bottle.response.status = status
+    bottle.response.content_type = "application/json"
+    return to_json(body)
+
+
+def fail(status: int, message: str) -> bottle.HTTPError:
+    """An error for the client; raise it, and the app's error handler renders it as JSON."""
+    return bottle.HTTPError(status, message)
+
+
+def read_json_body(max_bytes: int) -> Any:
+    """The request body parsed as JSON, or a 4xx that says what is wrong with it."""
+    length = bottle.request.content_length
+    if length > max_bytes:
+        raise fail(413, f"Request body too large: {length} bytes, the limit is {max_bytes}")
+    raw = bottle.request.body.read(max_bytes + 1) if length > 0 else b""
+    if not raw.strip():
+        raise fail(400, "Please send a request body")
+    try:
+        return json.loads(raw, parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise fail(400, f"Invalid JSON: {error}") from None
+
+
+def create_app(metrics: HttpMetrics, is_ready: Callable[[], bool]) -> bottle.Bottle:
+    """A Bottle app with JSON errors, a crash guard, and the liveness, readiness and metrics
+    endpoints every service exposes."""
+    app = bottle.Bottle(catchall=True, autojson=False)
+    app.default_error_handler = _render_error  # type: ignore[method-assign]
+    app.install(_crash_guard)
+
+    @app.get("/healthz")
+    def healthz() -> str:
+        return respond({"status": "ok"})
+
+    @app.get("/readyz")
+    def readyz() -> str:
+        if not is_ready():
+            raise fail(503, "not ready")
+        return respond({"status": "ready"})
+
+    @app.get("/metrics")
+    def prometheus() -> bytes:
+        bottle.response.content_type = CONTENT_TYPE_LATEST
+        return metrics.render()
+
+    return app
+
+
+def _render_error(error: bottle.HTTPError) -> str:
+    bottle.response.content_type = "application/json"
+    return to_json({"error": error.body})
+
+
+def _crash_guard(callback: Callable) -> Callable:
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        except bottle.HTTPResponse:
+            raise
+        except DatabaseUnavailable as error:
+            log.warning("database unavailable: %s", error)
+            raise fail(503, "Database unavailable, try again shortly") from None
+        except Exception:
+            # Logged here as JSON with the traceback; the client only learns that it failed.
+            log.exception("unhandled error in %s", bottle.request.path)
+            raise fail(500, "Internal error; it has been logged") from None
+
+    return guarded
+
+
+class InFlight:
+    """Counts requests being served, so shutdown can wait until none are left."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self._idle:
+            self._count += 1
+
+    def __exit__(self, *_: object) -> None:
+        with self._idle:
+            self._count -= 1
+            if self._count == 0:
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: self._count == 0, timeout)
+
+
+def instrument(app: bottle.Bottle, metrics: HttpMetrics, in_flight: InFlight) -> WsgiApp:
+    """Wraps the app: an access log line, request metrics by route template, in-flight count."""
+
+    def wsgi(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        started = time.perf_counter()
+        seen: dict[str, str] = {}
+
+        def remember_status(status: str, headers: list, exc_info: Any = None) -> Callable:
+            seen["status"] = status.split(" ", 1)[0]
+            return start_response(status, headers, exc_info)
+
+        with in_flight, metrics.in_flight.track_inprogress():
+            body = list(app(environ, remember_status))
+        elapsed = time.perf_counter() - started
+        route = environ.get("bottle.route")
+        template = route.rule if route is not None else "unmatched"
+        method = environ.get("REQUEST_METHOD", "")
+        status = seen.get("status", "000")
+        metrics.requests.labels(method, template, status).inc()
+        metrics.latency.labels(method, template).observe(elapsed)
+        if template not in _QUIET_ROUTES:
+            log.info(
+                "request",
+                extra={
+                    "method": method,
+                    "path": environ.get("PATH_INFO", ""),
+                    "status": int(status),
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
+        return body
+
+    return wsgi
+
+
+# Probes and scrapes arrive every few seconds; logging each would drown the real traffic.
+_QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
