@@ -1,0 +1,218 @@
+"""The pay flow end to end on 127.0.0.1: real processes, real PostgreSQL, real HTTP."""
+
+import contextlib
+import subprocess
+import sys
+import threading
+
+from tests.integration.conftest import TOKEN, Starter
+from tests.support import SERVICES, ServiceProcess, http
+
+
+def invoices(app: ServiceProcess) -> list[dict]:
+    reply = http("GET", f"{app.url}/invoices")
+    assert reply.status == 200
+    return reply.body
+
+
+def pay(app: ServiceProcess) -> dict:
+    reply = http("POST", f"{app.url}/invoices/pay", timeout=300)
+    assert reply.status == 200, reply.body
+    return reply.body
+
+
+def charges(provider: ServiceProcess) -> dict:
+    return http("GET", f"{provider.url}/payments/summary").body
+
+
+def seed(app: ServiceProcess, count: int, database_url: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "invoice_app", "seed", str(count)],
+        env={"PYTHONPATH": str(SERVICES), "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"},
+        check=True,
+    )
+
+
+def test_original_invoices_are_listed_with_their_wire_fields(invoice_app: ServiceProcess) -> None:
+    listed = {i["InvoiceId"]: i for i in invoices(invoice_app)}
+    assert listed["I1"] | {} == {
+        "InvoiceId": "I1",
+        "CustomerId": "C1",
+        "Value": 12.15,
+        "Currency": "EUR",
+        "IsPaid": False,
+        "Status": "PENDING",
+    }
+    assert (listed["I2"]["Value"], listed["I2"]["Currency"]) == (10.25, "GBP")
+    assert (listed["I3"]["Value"], listed["I3"]["Currency"]) == (66.13, "DKK")
+
+
+def test_pay_all_pays_every_invoice_and_charges_each_once(
+    invoice_app: ServiceProcess, provider: ServiceProcess
+) -> None:
+    report = pay(invoice_app)
+
+    assert sorted(p["InvoiceId"] for p in report["paid"]) == ["I1", "I2", "I3"]
+    assert report["unpaid"] == []
+    assert all(i["IsPaid"] and i["Status"] == "PAID" for i in invoices(invoice_app))
+    assert charges(provider) == {"charged": 3, "declined": 0, "chargedTwice": []}
+    assert pay(invoice_app) == {"paid": [], "unpaid": []}, "a second run has nothing to pay"
+    assert charges(provider)["charged"] == 3
+
+
+def test_declines_leave_invoices_unpaid_until_a_later_run_pays_them(
+    start: Starter, database_url: str, provider_db: str
+) -> None:
+    provider = start(
+        "payment_provider",
+        database_url=provider_db,
+        failure_rate="0.5",
+        payment_provider_token=TOKEN,
+    )
+    app = start(
+        "invoice_app",
+        database_url=database_url,
+        payment_provider_url=provider.url,
+        payment_provider_token=TOKEN,
+    )
+    seed(app, 60, database_url)
+    first = pay(app)
+    declined = [u for u in first["unpaid"] if u["Outcome"] == "declined"]
+    assert declined, "FAILURE_RATE=0.5 over 63 invoices declines some"
+    by_id = {i["InvoiceId"]: i for i in invoices(app)}
+    assert not any(by_id[u["InvoiceId"]]["IsPaid"] for u in declined)
+
+    runs = 1
+    while any(not i["IsPaid"] for i in invoices(app)):
+        assert runs < 30, "30 pay runs at a 50% decline rate should have paid everything"
+        pay(app)
+        runs += 1
+
+    summary = charges(provider)
+    assert summary["charged"] == 63
+    assert summary["chargedTwice"] == []
+    assert summary["declined"] > 0
+
+
+def test_provider_down_then_back_pays_everything_exactly_once(
+    start: Starter, invoice_app: ServiceProcess, provider: ServiceProcess, provider_db: str
+) -> None:
+    provider.terminate()
+
+    report = pay(invoice_app)
+
+    assert report["paid"] == []
+    assert {u["Outcome"] for u in report["unpaid"]} == {"unknown"}
+    assert not any(i["IsPaid"] for i in invoices(invoice_app))
+
+    # Back on the same port and ledger, as a restarted pod behind its Service would be.
+    back = ServiceProcess(
+        "payment_provider",
+        {"DATABASE_URL": provider_db, "PAYMENT_PROVIDER_TOKEN": TOKEN},
+        provider.log_path,
+        port=provider.port,
+    ).start()
+    try:
+        assert len(pay(invoice_app)["paid"]) == 3
+        assert charges(back) == {"charged": 3, "declined": 0, "chargedTwice": []}
+    finally:
+        back.kill()
+
+
+def test_concurrent_pay_on_two_replicas_charges_each_invoice_once(
+    start: Starter, database_url: str, provider: ServiceProcess
+) -> None:
+    replicas = [
+        start(
+            "invoice_app",
+            database_url=database_url,
+            payment_provider_url=provider.url,
+            payment_provider_token=TOKEN,
+            pay_batch_size="20",
+        )
+        for _ in range(2)
+    ]
+    seed(replicas[0], 400, database_url)
+    reports: list[dict] = []
+    threads = [threading.Thread(target=lambda r=r: reports.append(pay(r))) for r in replicas]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    paid_ids = [p["InvoiceId"] for report in reports for p in report["paid"]]
+    assert len(paid_ids) == len(set(paid_ids)) == 403
+    assert all(report["paid"] for report in reports), "both replicas took a share of the work"
+    assert charges(provider) == {"charged": 403, "declined": 0, "chargedTwice": []}
+
+
+def test_killed_pay_run_is_finished_by_the_next_one_without_charging_twice(
+    start: Starter, database_url: str, provider: ServiceProcess
+) -> None:
+    app = start(
+        "invoice_app",
+        database_url=database_url,
+        payment_provider_url=provider.url,
+        payment_provider_token=TOKEN,
+        pay_batch_size="500",
+        pay_concurrency="2",
+    )
+    seed(app, 1500, database_url)
+    killer = threading.Timer(0.7, app.kill)
+    killer.start()
+    with contextlib.suppress(OSError):  # the connection dies with the process, as intended
+        http("POST", f"{app.url}/invoices/pay", timeout=120)
+    killer.join()
+    charged_before_restart = charges(provider)["charged"]
+    assert 0 < charged_before_restart < 1503, "the kill landed mid-run"
+
+    restarted = start(
+        "invoice_app",
+        database_url=database_url,
+        payment_provider_url=provider.url,
+        payment_provider_token=TOKEN,
+    )
+    pay(restarted)
+
+    assert all(i["IsPaid"] for i in invoices(restarted))
+    assert charges(provider) == {"charged": 1503, "declined": 0, "chargedTwice": []}
+
+
+def test_wrong_token_is_refused_and_nothing_is_marked_paid(
+    start: Starter, database_url: str, provider: ServiceProcess
+) -> None:
+    app = start(
+        "invoice_app",
+        database_url=database_url,
+        payment_provider_url=provider.url,
+        payment_provider_token="not-the-token",
+    )
+    report = pay(app)
+
+    assert report["paid"] == []
+    assert {u["Outcome"] for u in report["unpaid"]} == {"rejected"}
+    assert "401" in report["unpaid"][0]["Reason"]
+    assert not any(i["IsPaid"] for i in invoices(app))
+    unauthenticated = http(
+        "POST", f"{provider.url}/payments/pay", {"id": "I1", "value": 1, "currency": "EUR"}
+    )
+    assert unauthenticated.status == 401
+    assert charges(provider)["charged"] == 0
+
+
+def test_antaeus_view_shows_the_same_data(invoice_app: ServiceProcess) -> None:
+    assert http("GET", f"{invoice_app.url}/rest/health").body == "ok"
+    first = http("GET", f"{invoice_app.url}/rest/v1/invoices/I1").body
+    assert first == {
+        "id": "I1",
+        "customerId": "C1",
+        "amount": {"value": 12.15, "currency": "EUR"},
+        "status": "PENDING",
+    }
+    assert http("POST", f"{invoice_app.url}/rest/v1/invoices/pay").body is True
+    statuses = {i["status"] for i in http("GET", f"{invoice_app.url}/rest/v1/invoices").body}
+    assert statuses == {"PAID"}
+    assert http("GET", f"{invoice_app.url}/invoices/I1").body["IsPaid"] is True
+    customers = http("GET", f"{invoice_app.url}/rest/v1/customers").body
+    assert {"id": "C2", "currency": "GBP"} in customers
+    assert http("GET", f"{invoice_app.url}/rest/v1/customers/C9").status == 404
