@@ -19,6 +19,8 @@ from servicekit.web import WsgiApp, create_app, fail, instrument, respond
 log = logging.getLogger("invoice-app")
 
 MAX_PAGE = 1000
+# "pay" is an action, not an invoice id: GET /invoices/pay is a 405, not a lookup of "pay".
+INVOICE_ID = "<invoice_id:re:(?!pay$)[^/]+>"
 
 
 @dataclass
@@ -101,7 +103,7 @@ def build(config: Config) -> Service:
         after, limit = page()
         return respond([original(i) for i in store.list_invoices(after_id=after, limit=limit)])
 
-    @app.get("/invoices/<invoice_id>")
+    @app.get(f"/invoices/{INVOICE_ID}")
     def get_invoice(invoice_id: str) -> str:
         return respond(original(find(invoice_id)))
 
@@ -118,7 +120,7 @@ def build(config: Config) -> Service:
         after, limit = page()
         return respond([antaeus(i) for i in store.list_invoices(after_id=after, limit=limit)])
 
-    @app.get("/rest/v1/invoices/<invoice_id>")
+    @app.get(f"/rest/v1/invoices/{INVOICE_ID}")
     def rest_invoice(invoice_id: str) -> str:
         return respond(antaeus(find(invoice_id)))
 

@@ -14,7 +14,15 @@ from payment_provider.store import KeyReused, PaymentLedger
 from servicekit.db import Database
 from servicekit.metrics import HttpMetrics
 from servicekit.server import Lifecycle
-from servicekit.web import WsgiApp, create_app, fail, instrument, read_json_body, respond
+from servicekit.web import (
+    WsgiApp,
+    create_app,
+    fail,
+    header,
+    instrument,
+    read_json_body,
+    respond,
+)
 
 log = logging.getLogger("payment-provider")
 
@@ -40,7 +48,7 @@ def build(config: Config, rng: random.Random | None = None) -> Service:
     def authorise() -> None:
         if not config.token:
             return
-        given = bottle.request.get_header("Authorization", "").encode()
+        given = (header("Authorization") or "").encode("latin-1")
         if not hmac.compare_digest(given, expected_auth):
             payments.labels("unauthorised").inc()
             raise fail(401, "Missing or invalid bearer token")
@@ -50,7 +58,7 @@ def build(config: Config, rng: random.Random | None = None) -> Service:
         authorise()
         try:
             request = parse(read_json_body(config.server.max_body_bytes))
-            key = validate_key(bottle.request.get_header("Idempotency-Key"))
+            key = validate_key(header("Idempotency-Key"))
         except InvalidRequest as error:
             payments.labels("invalid").inc()
             raise fail(400, str(error)) from None
@@ -60,7 +68,7 @@ def build(config: Config, rng: random.Random | None = None) -> Service:
             )
         except KeyReused:
             payments.labels("key_reused").inc()
-            raise fail(422, "Idempotency-Key was already used for a different payment") from None
+            raise fail(409, "Idempotency-Key was already used for a different payment") from None
         outcome = "charged" if answer.status == 200 else "declined"
         payments.labels(f"{outcome}_replayed" if replayed else outcome).inc()
         if replayed:

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import random
+import re
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -42,12 +43,27 @@ def parse(payload: Any) -> ChargeRequest:
     if missing:
         raise InvalidRequest(f"Missing required field(s): {', '.join(missing)}")
     invoice_id, value, currency = payload["id"], payload["value"], payload["currency"]
-    if not isinstance(invoice_id, str) or len(invoice_id) > MAX_ID_LENGTH:
+    if not (isinstance(invoice_id, str) and len(invoice_id) <= MAX_ID_LENGTH):
         raise InvalidRequest(f"'id' must be a string of at most {MAX_ID_LENGTH} characters")
+    if not _storable(invoice_id):
+        raise InvalidRequest("'id' must not contain control characters or invalid Unicode")
     amount = _amount(value)
     if not (isinstance(currency, str) and len(currency) == 3 and currency.isalpha()):
         raise InvalidRequest("'currency' must be a three-letter ISO 4217 code, e.g. EUR")
     return ChargeRequest(invoice_id, amount, currency.upper())
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _storable(text: str) -> bool:
+    """No control characters (the ledger and logs stay clean) and valid UTF-8 (no lone
+    surrogates, which PostgreSQL cannot store)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return _CONTROL.search(text) is None
 
 
 def _amount(value: Any) -> Decimal:
@@ -66,8 +82,10 @@ def _amount(value: Any) -> Decimal:
 def validate_key(key: str | None) -> str | None:
     if key is None:
         return None
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise InvalidRequest(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters")
+    if not key or len(key) > MAX_KEY_LENGTH or not (key.isascii() and key.isprintable()):
+        raise InvalidRequest(
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters"
+        )
     return key
 
 

@@ -42,6 +42,12 @@ def fail(status: int, message: str) -> bottle.HTTPError:
     return bottle.HTTPError(status, message)
 
 
+def header(name: str) -> str | None:
+    """A request header as the client sent it. Bottle's own accessor decodes headers as UTF-8
+    and raises on other bytes; the raw WSGI value cannot fail, and callers validate it."""
+    return bottle.request.environ.get("HTTP_" + name.upper().replace("-", "_"))
+
+
 def read_json_body(max_bytes: int) -> Any:
     """The request body parsed as JSON, or a 4xx that says what is wrong with it."""
     length = bottle.request.content_length
@@ -62,6 +68,7 @@ def create_app(metrics: HttpMetrics, is_ready: Callable[[], bool]) -> bottle.Bot
     app = bottle.Bottle(catchall=True, autojson=False)
     app.default_error_handler = _render_error  # type: ignore[method-assign]
     app.install(_crash_guard)
+    app.add_hook("before_request", _refuse_nul_characters)
 
     @app.get("/healthz")
     def healthz() -> str:
@@ -79,6 +86,13 @@ def create_app(metrics: HttpMetrics, is_ready: Callable[[], bool]) -> bottle.Bot
         return metrics.render()
 
     return app
+
+
+def _refuse_nul_characters() -> None:
+    # PostgreSQL cannot store NUL in text; refusing it here keeps it from ever reaching a query.
+    request = bottle.request
+    if "\x00" in request.path or any("\x00" in k + v for k, v in request.query.allitems()):
+        raise fail(400, "NUL characters are not allowed in the path or query")
 
 
 def _render_error(error: bottle.HTTPError) -> str:

@@ -63,7 +63,7 @@ def test_same_idempotency_key_replays_the_answer_without_charging_again(
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert http("GET", f"{provider.url}/payments/summary").body["charged"] == 1
     reused = http("POST", f"{provider.url}/payments/pay", {**charge, "value": 1}, headers)
-    assert reused.status == 422
+    assert reused.status == 409
     assert "different payment" in reused.body["error"]
     listed = http("GET", f"{provider.url}/payments?id=X1").body
     assert [p["transactionId"] for p in listed] == [first.body["transactionId"]]

@@ -19,7 +19,7 @@ def test_fingerprint_depends_on_content() -> None:
     assert a.fingerprint != ChargeRequest("I1", Decimal("1.01"), "EUR").fingerprint
 
 
-@pytest.mark.parametrize("key", ["", "x" * 256, "tab\there"])
+@pytest.mark.parametrize("key", ["", "x" * 256, "tab\there", "\xd7\xa9"])
 def test_bad_idempotency_keys_are_refused(key: str) -> None:
     with pytest.raises(InvalidRequest, match="Idempotency-Key"):
         validate_key(key)
