@@ -1,0 +1,57 @@
+"""Quality gates on the Ansible code: syntax, lint, and pinned collection versions."""
+
+import subprocess
+
+import pytest
+import yaml
+
+from tests.ansible.conftest import PROD_VAULT, VENV_BIN, ansible_env, playbook
+from tests.support import REPO
+
+PLAYBOOKS = ["site.yml", *sorted(str(p.relative_to(REPO)) for p in REPO.glob("playbooks/*.yml"))]
+
+
+@pytest.mark.parametrize("inventory", ["inventories/dev", "inventories/prod"])
+@pytest.mark.parametrize("path", PLAYBOOKS)
+def test_playbook_syntax(path: str, inventory: str) -> None:
+    playbook("--syntax-check", "-i", inventory, *PROD_VAULT, path)
+
+
+def test_ansible_lint_production_profile_passes() -> None:
+    result = subprocess.run(
+        [VENV_BIN / "ansible-lint", "--profile", "production", "--offline"],
+        cwd=REPO,
+        env=ansible_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_requirements_yml_pins_the_collections_the_ansible_package_ships() -> None:
+    pinned = yaml.safe_load((REPO / "requirements.yml").read_text())["collections"]
+    listed = subprocess.run(
+        [VENV_BIN / "ansible-galaxy", "collection", "list", "--format", "yaml"],
+        env=ansible_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    installed: dict[str, str] = {}
+    for collections in yaml.safe_load(listed).values():
+        for name, info in collections.items():
+            installed.setdefault(name, info["version"])
+    assert {c["name"]: installed.get(c["name"]) for c in pinned} == {
+        c["name"]: c["version"] for c in pinned
+    }
+
+
+def test_every_role_has_defaults_argument_specs_and_readme() -> None:
+    for role in sorted((REPO / "roles").iterdir()):
+        assert (role / "meta" / "argument_specs.yml").is_file(), role.name
+        assert (role / "README.md").is_file(), role.name
+        defaults = role / "defaults" / "main.yml"
+        if defaults.is_file():
+            names = (yaml.safe_load(defaults.read_text()) or {}).keys()
+            assert all(n.startswith(f"{role.name}_") for n in names), (role.name, list(names))
