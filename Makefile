@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 VENV := .venv/bin
 
-.PHONY: help setup test lint run-invoice-app run-payment-provider
+.PHONY: help setup test lint bench run-invoice-app run-payment-provider
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -22,3 +22,6 @@ run-invoice-app: setup ## run invoice-app on 127.0.0.1:8081 (SQLite, provider on
 
 run-payment-provider: setup ## run payment-provider on 127.0.0.1:8082 (SQLite ledger)
 	cd services && ../$(VENV)/python -m payment_provider
+
+bench: setup ## benchmarks against their floors on this machine; writes out/bench.json
+	$(VENV)/python -m tests.bench

@@ -2,13 +2,17 @@
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,3 +122,101 @@ class ServiceProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+@dataclass
+class PostgresServer:
+    port: int
+    bin_dir: Path
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        subprocess.run(
+            [
+                self.bin_dir / "psql",
+                "-qAt",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-c",
+                f'CREATE DATABASE "{name}"',
+            ],
+            check=True,
+        )
+        return self.url(name)
+
+
+def _postgres_bin_dir() -> Path:
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), reverse=True)
+    if candidates:
+        return candidates[0].parent
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        return Path(subprocess.check_output([pg_config, "--bindir"], text=True).strip())
+    raise RuntimeError("PostgreSQL server not found; `make setup` installs Debian's postgresql")
+
+
+@contextmanager
+def running_postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL from the distribution's packages on 127.0.0.1, removed afterwards."""
+    bin_dir = _postgres_bin_dir()
+    # Not under pytest's tmp dir: that is private to root, and PostgreSQL refuses to run as
+    # root, so a root run hands the data directory to the `postgres` user.
+    root = Path(tempfile.mkdtemp(prefix="invoicing-test-postgres-"))
+    data, log = root / "data", root / "postgres.log"
+    user = "postgres" if os.geteuid() == 0 else None
+    if user:
+        shutil.chown(root, user)
+    subprocess.run(
+        [bin_dir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+        user=user,
+    )
+    port = free_port()
+    with log.open("ab") as log_file:
+        server = subprocess.Popen(
+            [
+                bin_dir / "postgres",
+                "-D",
+                data,
+                "-p",
+                str(port),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                root,
+                "-c",
+                "fsync=off",
+                "-c",
+                "max_connections=200",
+            ],
+            stdout=log_file,
+            stderr=log_file,
+            user=user,
+        )
+    try:
+        wait_until(
+            lambda: (
+                subprocess.run(
+                    [bin_dir / "pg_isready", "-h", "127.0.0.1", "-p", str(port)],
+                    capture_output=True,
+                ).returncode
+                == 0
+            ),
+            30,
+            f"PostgreSQL on port {port} (log: {log})",
+        )
+        yield PostgresServer(port, bin_dir)
+    finally:
+        server.terminate()
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        shutil.rmtree(root, ignore_errors=True)

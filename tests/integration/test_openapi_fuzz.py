@@ -8,8 +8,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from tests.conftest import PostgresServer
-from tests.support import SERVICES, ServiceProcess
+from tests.support import SERVICES, PostgresServer, ServiceProcess
 
 INVOICE_APP = schemathesis.openapi.from_path(SERVICES / "invoice_app" / "openapi.yaml")
 PAYMENT_PROVIDER = schemathesis.openapi.from_path(SERVICES / "payment_provider" / "openapi.yaml")
