@@ -3,13 +3,31 @@
 SHELL := /bin/bash
 VENV := .venv/bin
 
-.PHONY: help setup test lint bench run-invoice-app run-payment-provider
+.PHONY: help setup up down cluster cluster-health render test lint bench run-invoice-app run-payment-provider
+PLAYBOOK := $(VENV)/ansible-playbook
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-22s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: ## install Debian packages the tests use and the pinned .venv
 	scripts/setup.sh
+
+up: setup ## the main job: ansible-playbook site.yml (cluster, images, deploy, verify)
+	$(PLAYBOOK) site.yml
+
+down: setup ## remove the platform and, for the local provider, the cluster
+	$(PLAYBOOK) playbooks/teardown.yml
+
+cluster: setup ## only the cluster stage
+	$(PLAYBOOK) playbooks/cluster.yml
+
+cluster-health: ## each local cluster component's state, and the log of any that is down
+	/usr/local/bin/invoicing-cluster-health
+
+render: setup ## write what deploy would apply to out/<env>/ (ENV=dev|prod), touching no cluster
+	mkdir -p out/$(or $(ENV),dev)
+	$(PLAYBOOK) -i inventories/$(or $(ENV),dev) $(if $(filter prod,$(ENV)),--vault-password-file inventories/prod/demo-vault-password.txt) \
+		playbooks/deploy.yml -e platform_render_dir=$(CURDIR)/out/$(or $(ENV),dev)
 
 test: ## run every test tier, fastest first (what CI runs)
 	scripts/test.sh

@@ -1,0 +1,86 @@
+"""The deployed platform on the real local cluster, reached the way users reach it: the
+Ingress on 127.0.0.1, and kubectl. `make test` deploys it (site.yml) before this tier runs."""
+
+import json
+import os
+import time
+from collections.abc import Callable
+
+import pytest
+
+from tests.cluster.conftest import kubectl
+from tests.support import Reply, http
+
+# Where the Ingress is, and the host it serves (the molecule prod scenario sets https and
+# prod's host name).
+INGRESS = os.environ.get("E2E_INGRESS_URL", "http://127.0.0.1")
+HOST = os.environ.get("E2E_INGRESS_HOST", "invoices.localtest.me")
+NAMESPACES = ("invoices", "payments")
+
+
+def public(method: str, path: str, body: bytes | str | None = None, timeout: float = 300) -> Reply:
+    """A request through the Ingress, as a client outside the cluster sends it."""
+    return http(method, f"{INGRESS}{path}", body, {"Host": HOST}, timeout=timeout)
+
+
+def pods(namespace: str, app: str) -> list[dict]:
+    listed = kubectl(
+        "get", "pods", "-n", namespace, "-l", f"app.kubernetes.io/name={app}", "-o", "json"
+    )
+    return [p for p in json.loads(listed)["items"] if not p["metadata"].get("deletionTimestamp")]
+
+
+def ready(pod: dict) -> bool:
+    conditions = pod.get("status", {}).get("conditions", [])
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def in_invoice_app(*python: str, timeout: float = 120) -> str:
+    """Runs Python inside a running invoice-app pod: the one place allowed to reach
+    payment-provider and the database, so this is how tests read the provider's ledger."""
+    pod = next(p["metadata"]["name"] for p in pods("invoices", "invoice-app") if ready(p))
+    return kubectl("exec", "-n", "invoices", pod, "--", "python3", *python, timeout=timeout)
+
+
+def provider_summary() -> dict:
+    script = (
+        "import json, urllib.request;"
+        "print(urllib.request.urlopen("
+        "'http://payment-provider.payments.svc.cluster.local:8082/payments/summary',"
+        " timeout=30).read().decode())"
+    )
+    return json.loads(in_invoice_app("-c", script))
+
+
+def seed(count: int) -> None:
+    in_invoice_app("-m", "invoice_app", "seed", str(count), timeout=300)
+
+
+def pay_until_all_paid(max_runs: int = 30) -> int:
+    for run in range(1, max_runs + 1):
+        reply = public("POST", "/invoices/pay")
+        if reply.status == 200 and not reply.body["unpaid"] and all_paid():
+            return run
+        time.sleep(1)
+    raise AssertionError(f"invoices still unpaid after {max_runs} pay runs")
+
+
+def all_paid() -> bool:
+    listed = public("GET", "/invoices")
+    return listed.status == 200 and all(i["IsPaid"] for i in listed.body)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def deployed() -> None:
+    """The platform must already be deployed and answering; this tier does not deploy it."""
+    reply = public("GET", "/invoices?limit=1", timeout=30)
+    assert reply.status == 200, f"the platform does not answer through the Ingress: {reply}"

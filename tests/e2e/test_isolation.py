@@ -1,0 +1,222 @@
+"""Reachability, pod security and RBAC, checked from outside as a user would."""
+
+import json
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.cluster.conftest import apply, kubectl
+from tests.e2e.conftest import NAMESPACES, in_invoice_app, public
+
+PROVIDER = ("payment-provider.payments.svc.cluster.local", 8082)
+DATABASE = ("invoices-db.invoices.svc.cluster.local", 5432)
+LEDGER = ("payments-db.payments.svc.cluster.local", 5432)
+
+CONNECT = (
+    "import socket, sys\n"
+    "try:\n"
+    "    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=4).close()\n"
+    "    print('connected')\n"
+    "except OSError as error:\n"
+    "    print('blocked', type(error).__name__)\n"
+)
+
+
+def invoice_app_image() -> str:
+    deployment = json.loads(
+        kubectl("get", "deployment", "invoice-app", "-n", "invoices", "-o", "json")
+    )
+    return deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def restricted_pod(name: str, namespace: str, labels: dict | None = None) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels or {"app": name}},
+        "spec": {
+            "automountServiceAccountToken": False,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": 10001,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [
+                {
+                    "name": "main",
+                    "image": invoice_app_image(),
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": ["sleep", "3600"],
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "readOnlyRootFilesystem": True,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                }
+            ],
+        },
+    }
+
+
+def connect_from(namespace: str, pod: str, target: tuple[str, int]) -> str:
+    return kubectl(
+        "exec", "-n", namespace, pod, "--", "python3", "-c", CONNECT, target[0], str(target[1])
+    ).strip()
+
+
+@pytest.fixture
+def outsider() -> Iterator[tuple[str, str]]:
+    """A pod in a third namespace this test creates, and removes afterwards."""
+    namespace = f"e2e-outsider-{uuid.uuid4().hex[:6]}"
+    apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    apply(restricted_pod("outsider", namespace))
+    kubectl(
+        "wait",
+        "--for=condition=Ready",
+        "pod/outsider",
+        "-n",
+        namespace,
+        "--timeout=120s",
+        timeout=130,
+    )
+    yield namespace, "outsider"
+    kubectl("delete", "namespace", namespace, "--wait=false")
+
+
+def test_invoice_app_answers_through_the_ingress_on_loopback() -> None:
+    reply = public("GET", "/invoices")
+    assert reply.status == 200
+    assert {"I1", "I2", "I3"} <= {i["InvoiceId"] for i in reply.body}
+
+
+def test_payment_provider_has_no_ingress_nodeport_or_loadbalancer() -> None:
+    ingresses = json.loads(kubectl("get", "ingress", "-A", "-o", "json"))["items"]
+    backends = {
+        path["backend"]["service"]["name"]
+        for ingress in ingresses
+        for rule in ingress["spec"].get("rules", [])
+        for path in rule.get("http", {}).get("paths", [])
+    }
+    assert "payment-provider" not in backends
+    services = json.loads(kubectl("get", "services", "-n", "payments", "-o", "json"))["items"]
+    assert {s["spec"]["type"] for s in services} == {"ClusterIP"}
+
+
+def test_only_invoice_app_reaches_payment_provider_and_its_database(
+    outsider: tuple[str, str],
+) -> None:
+    namespace, pod = outsider
+    # The allowed path works, so a "blocked" below is the policy's doing, not a broken target.
+    for target in (PROVIDER, DATABASE):
+        assert in_invoice_app("-c", CONNECT, *map(str, target)).strip() == "connected", target
+    for target in (PROVIDER, DATABASE, LEDGER):
+        assert connect_from(namespace, pod, target).startswith("blocked"), target
+
+
+def test_a_pod_in_invoices_without_invoice_app_labels_is_blocked_too() -> None:
+    name = f"impostor-{uuid.uuid4().hex[:6]}"
+    apply(restricted_pod(name, "invoices", labels={"app": "impostor"}))
+    try:
+        kubectl(
+            "wait",
+            "--for=condition=Ready",
+            f"pod/{name}",
+            "-n",
+            "invoices",
+            "--timeout=120s",
+            timeout=130,
+        )
+        assert connect_from("invoices", name, PROVIDER).startswith("blocked")
+        assert connect_from("invoices", name, DATABASE).startswith("blocked")
+    finally:
+        kubectl("delete", "pod", name, "-n", "invoices", "--wait=false")
+
+
+@pytest.mark.parametrize("namespace", NAMESPACES)
+@pytest.mark.parametrize(
+    ("kind", "tweak"),
+    [
+        ("privileged", lambda c, s: c["securityContext"].update(privileged=True)),
+        ("root", lambda c, s: s.update(runAsNonRoot=False, runAsUser=0)),
+        (
+            "added capability",
+            lambda c, s: c["securityContext"]["capabilities"].update(add=["NET_ADMIN"]),
+        ),
+    ],
+)
+def test_pod_security_rejects_unsafe_pods(namespace: str, kind: str, tweak) -> None:
+    pod = restricted_pod(f"unsafe-{uuid.uuid4().hex[:6]}", namespace)
+    tweak(pod["spec"]["containers"][0], pod["spec"]["securityContext"])
+    result = kubectl("apply", "--dry-run=server", "-f", "-", stdin=json.dumps(pod), check=False)
+    assert "violates PodSecurity" in result, kind
+    # The same pod without the tweak is admitted: the rejection is the policy's.
+    compliant = restricted_pod(pod["metadata"]["name"], namespace)
+    kubectl("apply", "--dry-run=server", "-f", "-", stdin=json.dumps(compliant))
+
+
+@pytest.mark.parametrize("namespace", NAMESPACES)
+def test_every_running_pod_is_non_root_read_only_and_adds_no_capabilities(namespace: str) -> None:
+    listed = json.loads(kubectl("get", "pods", "-n", namespace, "-o", "json"))["items"]
+    assert len(listed) >= 4
+    for pod in listed:
+        spec = pod["spec"]
+        for container in spec["containers"]:
+            context = {**spec.get("securityContext", {}), **container.get("securityContext", {})}
+            name = f"{pod['metadata']['name']}/{container['name']}"
+            assert context.get("runAsNonRoot") is True, name
+            assert context.get("readOnlyRootFilesystem") is True, name
+            assert not context.get("capabilities", {}).get("add"), name
+
+
+def can_i(verb: str, resource: str, namespace: str | None, *identity: str) -> bool:
+    where = ["-n", namespace] if namespace else []
+    answer = kubectl("auth", "can-i", verb, resource, *where, *identity, check=False)
+    return answer.strip().splitlines()[0] == "yes"
+
+
+TEAMS = {
+    "team-invoices": ("invoices", "payments"),
+    "team-payments": ("payments", "invoices"),
+}
+
+
+@pytest.mark.parametrize("team", TEAMS)
+def test_each_team_manages_only_its_own_namespace(team: str) -> None:
+    own, other = TEAMS[team]
+    who = ["--as", f"alice-of-{team}", "--as-group", team]
+    assert can_i("create", "deployments", own, *who)
+    assert can_i("delete", "pods", own, *who)
+    assert can_i("get", "secrets", own, *who)
+    assert not can_i("create", "deployments", other, *who)
+    assert not can_i("get", "secrets", other, *who)
+    assert not can_i("delete", "networkpolicies", own, *who), "isolation stays with the platform"
+    assert not can_i("create", "rolebindings", own, *who)
+    assert not can_i("create", "namespaces", None, *who)
+    assert not can_i("get", "nodes", None, *who)
+    assert not can_i("*", "*", None, *who)
+
+
+@pytest.mark.parametrize(
+    ("namespace", "other"), [("invoices", "payments"), ("payments", "invoices")]
+)
+def test_each_deployer_service_account_is_confined_to_its_namespace(
+    namespace: str, other: str
+) -> None:
+    who = ["--as", f"system:serviceaccount:{namespace}:deployer"]
+    assert can_i("patch", "deployments", namespace, *who)
+    assert can_i("create", "networkpolicies", namespace, *who)
+    assert not can_i("patch", "deployments", other, *who)
+    assert not can_i("get", "secrets", other, *who)
+    assert not can_i("create", "clusterrolebindings", None, *who)
+
+
+def test_nobody_but_the_cluster_admins_is_bound_to_cluster_admin() -> None:
+    bindings = json.loads(kubectl("get", "clusterrolebindings", "-o", "json"))["items"]
+    subjects = {
+        (s["kind"], s["name"])
+        for b in bindings
+        if b["roleRef"]["name"] == "cluster-admin"
+        for s in b.get("subjects", [])
+    }
+    assert subjects <= {("Group", "system:masters")}, subjects

@@ -1,0 +1,218 @@
+"""Zero-downtime rollouts, no double charge when pods die mid-payment, data that outlives
+its database pod, and bad input through the Ingress."""
+
+import json
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+
+from tests.cluster.conftest import CONTAINERD_SOCKET, kubectl
+from tests.e2e.conftest import (
+    all_paid,
+    pay_until_all_paid,
+    pods,
+    provider_summary,
+    public,
+    ready,
+    seed,
+    wait_for,
+)
+
+
+def invoice_count() -> int:
+    return len(public("GET", "/invoices").body)
+
+
+def test_rollout_of_a_new_image_version_under_traffic_fails_no_request() -> None:
+    deployment = json.loads(
+        kubectl("get", "deployment", "invoice-app", "-n", "invoices", "-o", "json")
+    )
+    current = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    # A new version of the image, as the images stage would import it: same content, new tag.
+    new = f"{current.rsplit(':', 1)[0]}:rollout-{uuid.uuid4().hex[:8]}"
+    subprocess.run(
+        [
+            "ctr",
+            "--address",
+            CONTAINERD_SOCKET,
+            "-n",
+            "k8s.io",
+            "images",
+            "tag",
+            _normalised(current),
+            _normalised(new),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    outcomes: list[int] = []
+    stop = threading.Event()
+
+    def traffic() -> None:
+        deadline = time.monotonic() + 240  # bounded, whatever happens
+        while not stop.is_set() and time.monotonic() < deadline:
+            try:
+                outcomes.append(public("GET", "/invoices?limit=10", timeout=10).status)
+            except OSError:
+                outcomes.append(0)
+            time.sleep(0.02)
+
+    worker = threading.Thread(target=traffic)
+    worker.start()
+    try:
+        time.sleep(2)
+        kubectl("set", "image", "deployment/invoice-app", f"invoice-app={new}", "-n", "invoices")
+        kubectl(
+            "rollout",
+            "status",
+            "deployment/invoice-app",
+            "-n",
+            "invoices",
+            "--timeout=240s",
+            timeout=250,
+        )
+        time.sleep(3)
+    finally:
+        stop.set()
+        worker.join()
+        kubectl(
+            "set", "image", "deployment/invoice-app", f"invoice-app={current}", "-n", "invoices"
+        )
+        kubectl(
+            "rollout",
+            "status",
+            "deployment/invoice-app",
+            "-n",
+            "invoices",
+            "--timeout=240s",
+            timeout=250,
+        )
+    failed = [status for status in outcomes if status != 200]
+    print(f"rollout: {len(outcomes)} requests, {len(failed)} failed")
+    assert len(outcomes) > 100
+    assert failed == []
+
+
+def _normalised(reference: str) -> str:
+    first = reference.split("/", 1)[0]
+    if "/" not in reference:
+        return f"docker.io/library/{reference}"
+    if "." in first or ":" in first or first == "localhost":
+        return reference
+    return f"docker.io/{reference}"
+
+
+def test_pods_killed_while_paying_never_charge_an_invoice_twice() -> None:
+    seed(1500)
+    total = invoice_count()
+    answers: list[object] = []
+    run = threading.Thread(target=lambda: answers.append(_pay_ignoring_disconnects()))
+    run.start()
+    time.sleep(1.5)
+    victims = [
+        ("payments", pods("payments", "payment-provider")[0]["metadata"]["name"]),
+        ("invoices", pods("invoices", "invoice-app")[0]["metadata"]["name"]),
+    ]
+    for namespace, name in victims:
+        kubectl("delete", "pod", name, "-n", namespace, "--wait=false")
+    run.join()
+
+    runs = pay_until_all_paid()
+    summary = provider_summary()
+    print(f"faults: {total} invoices, {summary['charged']} charges, {runs} extra pay runs")
+    assert all_paid()
+    assert summary["chargedTwice"] == []
+    assert summary["charged"] == total, "every invoice charged exactly once at the provider"
+
+
+def _pay_ignoring_disconnects() -> object:
+    try:
+        return public("POST", "/invoices/pay", timeout=300).status
+    except OSError as error:  # the pod serving it may be the one deleted
+        return error
+
+
+def test_paid_state_survives_the_database_pod() -> None:
+    pay_until_all_paid()
+    before = {i["InvoiceId"]: i["Status"] for i in public("GET", "/invoices").body}
+    kubectl("delete", "pod", "invoices-db-0", "-n", "invoices")
+    kubectl(
+        "wait",
+        "--for=condition=Ready",
+        "pod/invoices-db-0",
+        "-n",
+        "invoices",
+        "--timeout=180s",
+        timeout=190,
+    )
+    wait_for(lambda: public("GET", "/invoices?limit=1").status == 200, 120, "invoice-app ready")
+    after = {i["InvoiceId"]: i["Status"] for i in public("GET", "/invoices").body}
+    assert after == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("GET", "/no-such-route", None, 404),
+        ("GET", "/invoices/no-such-invoice", None, 404),
+        ("GET", "/invoices?limit=-1", None, 400),
+        ("DELETE", "/invoices", None, 405),
+        ("POST", "/invoices/pay", b"{malformed", 200),
+        ("POST", "/invoices/pay", b"x" * 300_000, 413),
+        ("GET", "/payments/summary", None, 404),
+    ],
+)
+def test_bad_input_through_the_ingress_gets_a_4xx_never_a_5xx(
+    method: str, path: str, body: bytes | None, status: int
+) -> None:
+    reply = public(method, path, body)
+    assert reply.status == status
+    assert reply.status < 500
+
+
+def test_the_original_exercise_pods_show_three_and_three_ready() -> None:
+    for namespace, app in (("invoices", "invoice-app"), ("payments", "payment-provider")):
+        running = pods(namespace, app)
+        assert len([p for p in running if ready(p)]) == 3, (namespace, app)
+
+
+def test_the_original_exercise_pay_all_then_list_shows_every_invoice_paid() -> None:
+    reply = public("POST", "/invoices/pay")
+    assert reply.status == 200
+    assert all_paid()
+
+
+def test_the_original_exercise_half_failure_rate_pays_about_half_in_one_run() -> None:
+    seed(200)
+    pending = sum(not i["IsPaid"] for i in public("GET", "/invoices").body)
+    kubectl("set", "env", "deployment/payment-provider", "-n", "payments", "FAILURE_RATE=0.5")
+    kubectl(
+        "rollout",
+        "status",
+        "deployment/payment-provider",
+        "-n",
+        "payments",
+        "--timeout=180s",
+        timeout=190,
+    )
+    try:
+        assert public("POST", "/rest/v1/invoices/pay").body is False
+        statuses = [i["status"] for i in public("GET", "/rest/v1/invoices").body]
+        newly_paid = pending - statuses.count("PENDING")
+        print(f"FAILURE_RATE=0.5: {newly_paid} of {pending} pending invoices paid in one run")
+        assert 0.35 * pending < newly_paid < 0.65 * pending
+    finally:
+        kubectl("set", "env", "deployment/payment-provider", "-n", "payments", "FAILURE_RATE-")
+        kubectl(
+            "rollout",
+            "status",
+            "deployment/payment-provider",
+            "-n",
+            "payments",
+            "--timeout=180s",
+            timeout=190,
+        )
+    pay_until_all_paid()
