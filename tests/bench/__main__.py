@@ -1,7 +1,8 @@
 """`make bench`: prints one table and writes out/bench.json. Load goes to 127.0.0.1 only,
 is bounded in count and time, and stops by itself.
 
-    python -m tests.bench [pay] [reads]     (default: every section)
+    python -m tests.bench [pay] [reads] [images] [cluster] [deploy] [rerun] [pay-cluster]
+    (default: every section; the last five need the deployed platform on the local cluster)
 """
 
 import json
@@ -11,14 +12,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.bench import pay, reads
+from tests.bench import cluster, pay, reads
 from tests.support import REPO, running_postgres
 
 INVOICES = 10_000
 
 
 def main(sections: list[str]) -> int:
-    sections = sections or ["pay", "reads"]
+    sections = sections or ["pay", "reads", "images", "cluster", "deploy", "rerun", "pay-cluster"]
     results: dict = {
         "machine": f"{platform.node()} {platform.machine()}, {_cpus()} CPUs",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -49,12 +50,70 @@ def main(sections: list[str]) -> int:
             rows.append(
                 (f"GET {reads.PAGE}", _latency(ours), _latency(base), f"{ratio:.0%} of floor rps")
             )
+    rows += _cluster_sections(sections, results)
     _print_table(rows)
     out = REPO / "out"
     out.mkdir(exist_ok=True)
     (out / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwritten: {out / 'bench.json'} (service logs: {logs})")
     return 0
+
+
+def _cluster_sections(sections: list[str], results: dict) -> list[tuple[str, str, str, str]]:
+    rows = []
+    if "images" in sections:
+        print("==> images: sizes, and a rebuild with nothing changed", flush=True)
+        figures = results["images"] = cluster.images()
+        sizes = ", ".join(f"{name} {size}" for name, size in sorted(figures["sizes"].items()))
+        rows.append(("image sizes", sizes, "", ""))
+        rows.append(
+            (
+                "images.yml, nothing changed",
+                f"{figures['no_change_rebuild_seconds']} s",
+                "",
+                "goal <= 2 s of build work",
+            )
+        )
+    if "cluster" in sections:
+        print("==> local cluster: cold compile, warm playbook, memory", flush=True)
+        figures = results["local_cluster"] = cluster.local_cluster()
+        rows.append(("Kubernetes cold compile", figures["kubernetes_cold_compile"], "", ""))
+        rows.append(("cluster.yml, warm", f"{figures['warm_cluster_playbook_seconds']} s", "", ""))
+        rows.append(("idle cluster RSS", f"{figures['host_processes_rss_mib']} MiB", "", ""))
+    if "deploy" in sections:
+        print("==> deploy.yml from no namespaces, then kubectl apply + rollout status", flush=True)
+        figures = results["deploy"] = cluster.deploy_versus_floor()
+        rows.append(
+            (
+                "cold deploy",
+                f"{figures['ansible_seconds']} s",
+                f"{figures['floor_seconds']} s",
+                f"{figures['ratio']}x (goal <= 1.3x)",
+            )
+        )
+    if "rerun" in sections:
+        print("==> site.yml with everything in place, 3 runs", flush=True)
+        figures = results["idempotent_rerun"] = cluster.idempotent_rerun()
+        rows.append(
+            (
+                "site.yml re-run (median)",
+                f"{figures['median_seconds']} s",
+                f"{figures['tasks_ok']} tasks, changed={figures['changed']}",
+                "goal <= 20 s",
+            )
+        )
+    if "pay-cluster" in sections:
+        print("==> paying 10,000 invoices through the Ingress, then the provider floor", flush=True)
+        figures = results["pay_cluster"] = cluster.pay_through_the_ingress()
+        rows.append(
+            (
+                "pay 10k, cluster via Ingress",
+                f"{figures['per_second']}/s",
+                f"{figures['floor_per_second']}/s",
+                f"{figures['ratio']:.0%} (goal >= 80%)",
+            )
+        )
+    return rows
 
 
 def _latency(figures: dict) -> str:
