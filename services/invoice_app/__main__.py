@@ -7,9 +7,8 @@ import sys
 
 from invoice_app import config
 from invoice_app.app import build
-from servicekit import jsonlog
+from servicekit import runtime
 from servicekit.server import serve
-from servicekit.settings import ConfigError
 
 
 def main(argv: list[str]) -> int:
@@ -20,12 +19,7 @@ def main(argv: list[str]) -> int:
     seed.add_argument("count", type=int)
     seed.add_argument("--prefix", help="invoice id prefix (default: random)")
     args = parser.parse_args(argv)
-    try:
-        settings = config.load()
-    except ConfigError as error:
-        print(f"invoice-app: configuration error: {error}", file=sys.stderr)
-        return 2
-    jsonlog.configure("invoice-app", settings.log_level)
+    settings = runtime.configure("invoice-app", config.load)
     service = build(settings)
     service.store.migrate(wait_seconds=settings.database.wait_seconds)
     if args.command == "seed":

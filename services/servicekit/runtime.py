@@ -1,11 +1,15 @@
 """Settings every service reads the same way, so each config.py lists only its own."""
 
 import logging
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
-from servicekit import settings
+from servicekit import jsonlog, settings
 from servicekit.server import ServerSettings
+
+C = TypeVar("C")
 
 
 @dataclass(frozen=True)
@@ -39,3 +43,15 @@ def database(env: Mapping[str, str], default_url: str) -> DatabaseSettings:
         pool_size=settings.integer(env, "DATABASE_POOL_SIZE", 8, minimum=1),
         wait_seconds=settings.number(env, "DATABASE_WAIT_SECONDS", 60.0),
     )
+
+
+def configure(service: str, load: Callable[[], C]) -> C:
+    """Loads a service's configuration and sets up its JSON logs; a bad setting ends the
+    process with exit code 2 and one line naming the variable, not a traceback."""
+    try:
+        config = load()
+    except settings.ConfigError as error:
+        print(f"{service}: configuration error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    jsonlog.configure(service, config.log_level)  # type: ignore[attr-defined]
+    return config

@@ -4,7 +4,6 @@ Ingress on 127.0.0.1, and kubectl. `make test` deploys it (site.yml) before this
 import json
 import os
 import time
-from collections.abc import Callable
 
 import pytest
 
@@ -68,15 +67,6 @@ def pay_until_all_paid(max_runs: int = 30) -> int:
 def all_paid() -> bool:
     listed = public("GET", "/invoices")
     return listed.status == 200 and all(i["IsPaid"] for i in listed.body)
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -18,8 +18,22 @@ from tests.e2e.conftest import (
     public,
     ready,
     seed,
-    wait_for,
 )
+from tests.support import wait_until
+
+
+def change_and_roll_out(namespace: str, deployment: str, *change: str) -> None:
+    """`kubectl set ...` on a Deployment, then wait until the rollout it starts has finished."""
+    kubectl(*change[:2], f"deployment/{deployment}", *change[2:], "-n", namespace)
+    kubectl(
+        "rollout",
+        "status",
+        f"deployment/{deployment}",
+        "-n",
+        namespace,
+        "--timeout=240s",
+        timeout=250,
+    )
 
 
 def invoice_count() -> int:
@@ -64,32 +78,12 @@ def test_rollout_of_a_new_image_version_under_traffic_fails_no_request() -> None
     worker.start()
     try:
         time.sleep(2)
-        kubectl("set", "image", "deployment/invoice-app", f"invoice-app={new}", "-n", "invoices")
-        kubectl(
-            "rollout",
-            "status",
-            "deployment/invoice-app",
-            "-n",
-            "invoices",
-            "--timeout=240s",
-            timeout=250,
-        )
+        change_and_roll_out("invoices", "invoice-app", "set", "image", f"invoice-app={new}")
         time.sleep(3)
     finally:
         stop.set()
         worker.join()
-        kubectl(
-            "set", "image", "deployment/invoice-app", f"invoice-app={current}", "-n", "invoices"
-        )
-        kubectl(
-            "rollout",
-            "status",
-            "deployment/invoice-app",
-            "-n",
-            "invoices",
-            "--timeout=240s",
-            timeout=250,
-        )
+        change_and_roll_out("invoices", "invoice-app", "set", "image", f"invoice-app={current}")
     failed = [status for status in outcomes if status != 200]
     print(f"rollout: {len(outcomes)} requests, {len(failed)} failed")
     assert len(outcomes) > 100
@@ -148,7 +142,7 @@ def test_paid_state_survives_the_database_pod() -> None:
         "--timeout=180s",
         timeout=190,
     )
-    wait_for(lambda: public("GET", "/invoices?limit=1").status == 200, 120, "invoice-app ready")
+    wait_until(lambda: public("GET", "/invoices?limit=1").status == 200, 120, "invoice-app ready")
     after = {i["InvoiceId"]: i["Status"] for i in public("GET", "/invoices").body}
     assert after == before
 
@@ -188,16 +182,7 @@ def test_the_original_exercise_pay_all_then_list_shows_every_invoice_paid() -> N
 def test_the_original_exercise_half_failure_rate_pays_about_half_in_one_run() -> None:
     seed(200)
     pending = sum(not i["IsPaid"] for i in public("GET", "/invoices").body)
-    kubectl("set", "env", "deployment/payment-provider", "-n", "payments", "FAILURE_RATE=0.5")
-    kubectl(
-        "rollout",
-        "status",
-        "deployment/payment-provider",
-        "-n",
-        "payments",
-        "--timeout=180s",
-        timeout=190,
-    )
+    change_and_roll_out("payments", "payment-provider", "set", "env", "FAILURE_RATE=0.5")
     try:
         assert public("POST", "/rest/v1/invoices/pay").body is False
         statuses = [i["status"] for i in public("GET", "/rest/v1/invoices").body]
@@ -205,14 +190,5 @@ def test_the_original_exercise_half_failure_rate_pays_about_half_in_one_run() ->
         print(f"FAILURE_RATE=0.5: {newly_paid} of {pending} pending invoices paid in one run")
         assert 0.35 * pending < newly_paid < 0.65 * pending
     finally:
-        kubectl("set", "env", "deployment/payment-provider", "-n", "payments", "FAILURE_RATE-")
-        kubectl(
-            "rollout",
-            "status",
-            "deployment/payment-provider",
-            "-n",
-            "payments",
-            "--timeout=180s",
-            timeout=190,
-        )
+        change_and_roll_out("payments", "payment-provider", "set", "env", "FAILURE_RATE-")
     pay_until_all_paid()
