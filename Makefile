@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 VENV := .venv/bin
 
-.PHONY: help setup up down cluster cluster-health render test lint bench run-invoice-app run-payment-provider
+.PHONY: help setup up down cluster images cluster-health render test lint bench run-invoice-app run-payment-provider
 PLAYBOOK := $(VENV)/ansible-playbook
 
 help: ## list the targets
@@ -20,6 +20,9 @@ down: setup ## remove the platform and, for the local provider, the cluster
 
 cluster: setup ## only the cluster stage
 	$(PLAYBOOK) playbooks/cluster.yml
+
+images: setup ## only the images stage: Debian's dockerd, base images, the content-hashed service images
+	$(PLAYBOOK) playbooks/images.yml
 
 cluster-health: ## each local cluster component's state, and the log of any that is down
 	/usr/local/bin/invoicing-cluster-health
