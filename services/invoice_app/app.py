@@ -66,7 +66,11 @@ def build(config: Config) -> Service:
     payments = metrics.counter("invoice_payments_total", "Charge attempts by outcome.", ["outcome"])
     pay_runs = metrics.histogram("invoice_pay_run_seconds", "Duration of one pay run.")
 
-    app = create_app(metrics, is_ready=lambda: not lifecycle.draining.is_set() and store.db.ping())
+    app = create_app(
+        metrics,
+        is_ready=lambda: not lifecycle.draining.is_set() and store.db.ping(),
+        max_body_bytes=config.server.max_body_bytes,
+    )
 
     def page() -> tuple[str, int | None]:
         after = bottle.request.query.get("after", "")

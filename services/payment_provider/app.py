@@ -42,7 +42,11 @@ def build(config: Config, rng: random.Random | None = None) -> Service:
     lifecycle = Lifecycle()
     metrics = HttpMetrics()
     payments = metrics.counter("payments_total", "Charge requests by outcome.", ["outcome"])
-    app = create_app(metrics, is_ready=lambda: not lifecycle.draining.is_set() and ledger.db.ping())
+    app = create_app(
+        metrics,
+        is_ready=lambda: not lifecycle.draining.is_set() and ledger.db.ping(),
+        max_body_bytes=config.server.max_body_bytes,
+    )
     expected_auth = f"Bearer {config.token}".encode()
 
     def authorise() -> None:

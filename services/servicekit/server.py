@@ -15,6 +15,9 @@ from servicekit.web import InFlight, WsgiApp
 log = logging.getLogger("server")
 
 
+TRANSPORT_BODY_LIMIT = 8 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     host: str
@@ -39,7 +42,10 @@ def serve(app: WsgiApp, settings: ServerSettings, lifecycle: Lifecycle) -> None:
         host=settings.host,
         port=settings.port,
         threads=settings.threads,
-        max_request_body_size=settings.max_body_bytes,
+        # waitress cuts the connection on a body over its own limit, which a proxy in front
+        # reports as a 502. Below this transport limit it reads the whole body, and the app
+        # answers a clean 413 for anything over max_body_bytes (servicekit.web).
+        max_request_body_size=max(settings.max_body_bytes, TRANSPORT_BODY_LIMIT),
         ident="",
         channel_timeout=30,
     )

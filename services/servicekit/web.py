@@ -49,11 +49,9 @@ def header(name: str) -> str | None:
 
 
 def read_json_body(max_bytes: int) -> Any:
-    """The request body parsed as JSON, or a 4xx that says what is wrong with it."""
-    length = bottle.request.content_length
-    if length > max_bytes:
-        raise fail(413, f"Request body too large: {length} bytes, the limit is {max_bytes}")
-    raw = bottle.request.body.read(max_bytes + 1) if length > 0 else b""
+    """The request body parsed as JSON, or a 4xx that says what is wrong with it. (Bodies over
+    the limit were refused before the route ran.)"""
+    raw = bottle.request.body.read(max_bytes + 1) if bottle.request.content_length > 0 else b""
     if not raw.strip():
         raise fail(400, "Please send a request body")
     try:
@@ -62,13 +60,24 @@ def read_json_body(max_bytes: int) -> Any:
         raise fail(400, f"Invalid JSON: {error}") from None
 
 
-def create_app(metrics: HttpMetrics, is_ready: Callable[[], bool]) -> bottle.Bottle:
-    """A Bottle app with JSON errors, a crash guard, and the liveness, readiness and metrics
-    endpoints every service exposes."""
+def create_app(
+    metrics: HttpMetrics, is_ready: Callable[[], bool], max_body_bytes: int
+) -> bottle.Bottle:
+    """A Bottle app with JSON errors, a crash guard, a bound on request bodies, and the
+    liveness, readiness and metrics endpoints every service exposes."""
     app = bottle.Bottle(catchall=True, autojson=False)
     app.default_error_handler = _render_error  # type: ignore[method-assign]
     app.install(_crash_guard)
     app.add_hook("before_request", _refuse_nul_characters)
+
+    @app.hook("before_request")
+    def refuse_large_bodies() -> None:
+        # On every route, including those that never read a body (POST /invoices/pay).
+        length = bottle.request.content_length
+        if length > max_body_bytes:
+            raise fail(
+                413, f"Request body too large: {length} bytes, the limit is {max_body_bytes}"
+            )
 
     @app.get("/healthz")
     def healthz() -> str:

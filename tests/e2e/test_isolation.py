@@ -137,7 +137,12 @@ def test_a_pod_in_invoices_without_invoice_app_labels_is_blocked_too() -> None:
 @pytest.mark.parametrize(
     ("kind", "tweak"),
     [
-        ("privileged", lambda c, s: c["securityContext"].update(privileged=True)),
+        (
+            "privileged",
+            lambda c, s: c["securityContext"].update(
+                privileged=True, allowPrivilegeEscalation=True
+            ),
+        ),
         ("root", lambda c, s: s.update(runAsNonRoot=False, runAsUser=0)),
         (
             "added capability",
