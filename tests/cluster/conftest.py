@@ -1,0 +1,283 @@
+"""Fixtures for the local cluster's acceptance tests: a running cluster, kubectl, a test image.
+
+The cluster is the real one the `local_cluster` role runs on this machine. When it is not
+healthy, the session fixture brings it up with playbooks/cluster.yml first.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import REPO
+
+ROLE = REPO / "roles" / "local_cluster"
+KUBECONFIG = os.environ.get("LOCAL_CLUSTER_KUBECONFIG", "/etc/invoicing-platform/admin.kubeconfig")
+KUBECTL = os.environ.get("LOCAL_CLUSTER_KUBECTL", "/usr/local/bin/kubectl")
+HEALTH = "/usr/local/bin/invoicing-cluster-health"
+CONTAINERD_SOCKET = "/run/invoicing-platform/containerd/containerd.sock"
+TEST_IMAGE = "invoicing-platform.local/testbox:1.35"
+BUSYBOX = "/bin/busybox"
+# Applets the test pods use, linked to the static busybox in the image.
+APPLETS = [
+    "sh",
+    "sleep",
+    "cat",
+    "echo",
+    "wget",
+    "nslookup",
+    "httpd",
+    "nc",
+    "ls",
+    "mkdir",
+    "hostname",
+    "true",
+]
+
+
+def ansible_playbook(*args: str, timeout: float = 3600) -> subprocess.CompletedProcess:
+    """Run a playbook from the repo root with the venv's Ansible, output captured."""
+    binary = Path(sys.executable).parent / "ansible-playbook"
+    return subprocess.run(
+        [str(binary), *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def cluster_healthy() -> bool:
+    return os.path.exists(HEALTH) and subprocess.run([HEALTH], capture_output=True).returncode == 0
+
+
+def kubectl(*args: str, stdin: str | None = None, check: bool = True, timeout: float = 120) -> str:
+    result = subprocess.run(
+        [KUBECTL, "--kubeconfig", KUBECONFIG, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr or result.stdout}")
+    return result.stdout if check else result.stdout + result.stderr
+
+
+def apply(*objects: dict) -> None:
+    kubectl(
+        "apply",
+        "-f",
+        "-",
+        stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)}),
+    )
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def cluster() -> str:
+    """A healthy local cluster; returns the admin kubeconfig path."""
+    if not cluster_healthy():
+        result = ansible_playbook("playbooks/cluster.yml")
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert cluster_healthy(), subprocess.run([HEALTH], capture_output=True, text=True).stdout
+    return KUBECONFIG
+
+
+@pytest.fixture(scope="session")
+def test_image(cluster: str) -> str:
+    """A small busybox image made here (no registry) and imported into the cluster's containerd."""
+    listed = subprocess.run(
+        [
+            "ctr",
+            "--address",
+            CONTAINERD_SOCKET,
+            "-n",
+            "k8s.io",
+            "images",
+            "ls",
+            "-q",
+            f"name=={TEST_IMAGE}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if TEST_IMAGE not in listed:
+        with tempfile.TemporaryDirectory() as tmp:
+            tarball = f"{tmp}/testbox.tar"
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(ROLE / "files" / "mkimage.py"),
+                    f"--tag={TEST_IMAGE}",
+                    f"--out={tarball}",
+                    f"--file={BUSYBOX}:/bin/busybox",
+                    "--dir=/tmp:1777",
+                    "--dir=/data:777",
+                    "--dir=/www:755",
+                    *[f"--symlink=/bin/{applet}:busybox" for applet in APPLETS],
+                    "--entrypoint=/bin/sh",
+                ],
+                check=True,
+                capture_output=True,
+            )
+            subprocess.run(
+                [
+                    "ctr",
+                    "--address",
+                    CONTAINERD_SOCKET,
+                    "-n",
+                    "k8s.io",
+                    "images",
+                    "import",
+                    tarball,
+                ],
+                check=True,
+                capture_output=True,
+            )
+    return TEST_IMAGE
+
+
+@pytest.fixture
+def namespaces(cluster: str) -> Iterator[Callable[..., str]]:
+    """Make namespaces (unique names, optional labels) that are deleted after the test."""
+    made: list[str] = []
+
+    def make(prefix: str, labels: dict[str, str] | None = None) -> str:
+        name = f"lc-{prefix}-{uuid.uuid4().hex[:6]}"
+        apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": name, "labels": labels or {}},
+            }
+        )
+        wait_for(
+            lambda: (
+                "default"
+                in kubectl("get", "serviceaccounts", "-n", name, "-o", "name", check=False)
+            ),
+            60,
+            f"the default ServiceAccount in {name}",
+        )
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def restricted_container(name: str, image: str, command: list[str], **extra: object) -> dict:
+    """A container that passes Pod Security `restricted`."""
+    return {
+        "name": name,
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": command,
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "runAsNonRoot": True,
+            "runAsUser": 65534,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        **extra,
+    }
+
+
+def pod(
+    namespace: str,
+    name: str,
+    image: str,
+    command: list[str],
+    labels: dict | None = None,
+    **spec: object,
+) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels or {"app": name}},
+        "spec": {
+            "terminationGracePeriodSeconds": 1,
+            "containers": [restricted_container(name, image, command)],
+            **spec,
+        },
+    }
+
+
+def web_server(
+    namespace: str, name: str, image: str, replicas: int = 1, text: str = ""
+) -> list[dict]:
+    """A Deployment of busybox httpd on port 8080 serving `text`, and its ClusterIP Service."""
+    body = text or f"hello from {name} in {namespace}"
+    labels = {"app": name}
+    script = f"echo '{body}' > /tmp/index.html && exec httpd -f -p 8080 -h /tmp"
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "terminationGracePeriodSeconds": 1,
+                    "containers": [
+                        restricted_container(
+                            "web",
+                            image,
+                            ["sh", "-c", script],
+                            ports=[{"name": "http", "containerPort": 8080}],
+                            readinessProbe={"tcpSocket": {"port": 8080}, "periodSeconds": 1},
+                        )
+                    ],
+                },
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"selector": labels, "ports": [{"name": "http", "port": 8080, "targetPort": 8080}]},
+    }
+    return [deployment, service]
+
+
+def wait_pod_ready(namespace: str, name: str, timeout: int = 120) -> None:
+    kubectl(
+        "wait",
+        "--for=condition=Ready",
+        f"pod/{name}",
+        "-n",
+        namespace,
+        f"--timeout={timeout}s",
+        timeout=timeout + 10,
+    )
+
+
+def exec_in(
+    namespace: str, name: str, *command: str, timeout: float = 30
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [KUBECTL, "--kubeconfig", KUBECONFIG, "exec", "-n", namespace, name, "--", *command],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -1,0 +1,125 @@
+"""Bring-up, a second bring-up that changes nothing, and a teardown that leaves nothing behind.
+
+These run after the acceptance checks (file order) and end with the cluster up again, so the
+tiers after them still have a cluster.
+"""
+
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.cluster.conftest import HEALTH, ansible_playbook, cluster_healthy
+
+pytestmark = pytest.mark.cluster
+
+CACHE = Path.home() / ".cache" / "invoicing-platform"
+# Any process whose command line names one of these belongs to the cluster.
+PROCESS_MARKERS = (
+    "/etc/invoicing-platform/cluster",
+    "/run/invoicing-platform/containerd",
+    "/run/invoicing-platform/cluster",
+    "/var/lib/invoicing-platform/cluster",
+    str(CACHE / "kubernetes-"),
+    str(CACHE / "coredns-"),
+    str(CACHE / "traefik-"),
+)
+MOUNT_PREFIXES = (
+    "/var/lib/invoicing-platform/cluster",
+    "/run/invoicing-platform/",
+    "/run/netns/cni-",
+)
+CHAIN_PATTERN = re.compile(r"^:((KUBE|CNI|LCNP)-\S+)", re.MULTILINE)
+
+
+def cluster_processes() -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if any(marker in cmdline for marker in PROCESS_MARKERS):
+            found.append(f"{proc.name}: {cmdline[:150]}")
+    return found
+
+
+def cluster_mounts() -> list[str]:
+    lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    return [line.split()[4] for line in lines if line.split()[4].startswith(MOUNT_PREFIXES)]
+
+
+def interfaces() -> dict[str, str]:
+    """Interface name -> its master (bridge), for every link on the host."""
+    out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
+    links = {}
+    for line in out.splitlines():
+        name = line.split(":", 2)[1].strip().split("@")[0]
+        master = re.search(r" master (\S+)", line)
+        links[name] = master.group(1) if master else ""
+    return links
+
+
+def cluster_chains() -> list[str]:
+    chains = []
+    for tool in ("iptables-save", "iptables-legacy-save"):
+        result = subprocess.run([tool], capture_output=True, text=True, check=False)
+        chains += [f"{tool}: {m.group(1)}" for m in CHAIN_PATTERN.finditer(result.stdout)]
+    return chains
+
+
+def cluster_cgroups() -> list[str]:
+    return [str(p) for p in Path("/sys/fs/cgroup").glob("*/invoicing-platform")]
+
+
+def run_playbook(*extra: str) -> tuple[subprocess.CompletedProcess, float]:
+    start = time.monotonic()
+    result = ansible_playbook("playbooks/cluster.yml", *extra)
+    elapsed = time.monotonic() - start
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+    return result, elapsed
+
+
+def recap_changed(output: str) -> int:
+    return int(re.search(r"localhost\s*:.*changed=(\d+)", output).group(1))
+
+
+def test_second_bring_up_changes_nothing(cluster: str) -> None:
+    result, elapsed = run_playbook()
+    assert recap_changed(result.stdout) == 0, result.stdout[-5000:]
+    print(f"second bring-up: changed=0 in {elapsed:.0f}s")
+    assert cluster_healthy()
+
+
+def test_teardown_leaves_no_process_mount_interface_chain_or_cgroup(cluster: str) -> None:
+    pod_veths = [name for name, master in interfaces().items() if master == "lc-cni0"]
+    assert cluster_processes(), "the cluster should be running before teardown"
+
+    _, elapsed = run_playbook("-e", "local_cluster_state=absent")
+    print(f"teardown: {elapsed:.0f}s")
+
+    assert cluster_processes() == []
+    assert cluster_mounts() == []
+    left = interfaces()
+    assert [name for name in ("lc-cni0", "lc-node0", *pod_veths) if name in left] == []
+    assert cluster_chains() == []
+    assert cluster_cgroups() == []
+    assert not Path("/var/lib/invoicing-platform/cluster").exists()
+    assert not Path("/etc/invoicing-platform/admin.kubeconfig").exists()
+    assert not Path(HEALTH).exists()
+
+    # A second teardown finds nothing to do.
+    again, _ = run_playbook("-e", "local_cluster_state=absent")
+    assert "removed" not in again.stdout
+
+
+def test_bring_up_from_the_warm_cache_gives_a_healthy_cluster() -> None:
+    result, elapsed = run_playbook()
+    print(f"warm bring-up: {elapsed:.0f}s")
+    assert cluster_healthy(), result.stdout[-3000:]
+    health = subprocess.run([HEALTH], capture_output=True, text=True, check=False).stdout
+    assert "DOWN" not in health
