@@ -2,13 +2,13 @@
 # Runs every test tier, fastest first, and stops at the first tier that fails.
 #   scripts/test.sh            all tiers
 #   scripts/test.sh unit ...   only the named tiers:
-#       lint unit integration ansible cluster images site molecule
-# The tiers from `cluster` on build and run the real local cluster (the first time on a machine
+#       lint unit integration ansible images cluster site molecule
+# The tiers from `images` on build and run the real local cluster (the first time on a machine
 # that compiles Kubernetes: ~15 minutes on 2 cores, cached afterwards).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_tiers=(lint unit integration ansible cluster images site molecule)
+all_tiers=(lint unit integration ansible images cluster site molecule)
 tiers=("${@:-${all_tiers[@]}}")
 
 scripts/setup.sh
@@ -35,15 +35,18 @@ for tier in "${tiers[@]}"; do
       banner "Ansible gates: syntax, ansible-lint, manifests against the Kubernetes schema"
       pytest tests/ansible
       ;;
-    cluster)
-      banner "local cluster: bring-up (progress per component), then its acceptance checks"
-      ansible-playbook playbooks/cluster.yml
-      pytest tests/cluster
-      ;;
     images)
+      # The local provider imports the images into the cluster's containerd: cluster first.
+      banner "cluster stage: bring-up (progress per component; a cold build compiles Kubernetes)"
+      ansible-playbook playbooks/cluster.yml
       banner "images: Debian's dockerd, the base from Debian packages, the service images"
       ansible-playbook playbooks/images.yml
       pytest tests/images
+      ;;
+    cluster)
+      banner "local cluster acceptance checks, then its lifecycle (teardown and warm bring-up)"
+      ansible-playbook playbooks/cluster.yml
+      pytest tests/cluster
       ;;
     site)
       banner "site.yml on the local cluster: converge and verify, then a run that changes nothing"

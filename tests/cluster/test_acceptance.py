@@ -237,6 +237,27 @@ def test_privileged_pod_is_rejected_in_a_restricted_namespace(test_image: str, n
     assert kubectl("get", "pod", "compliant", "-n", ns, "-o", "name").strip() == "pod/compliant"
 
 
+def test_run_as_non_root_refuses_an_image_that_runs_as_root_until_a_numeric_uid_is_set(
+    test_image: str, namespaces
+) -> None:
+    """The original exercise's Part 1: the test image has no USER, so it runs as root. With
+    `runAsNonRoot` and no UID the kubelet refuses to start it; the same image with a numeric
+    `runAsUser` starts. The service images avoid this with `USER 10001:10001` (numeric)."""
+    ns = namespaces("nonroot")
+    as_root = pod(ns, "as-root", test_image, ["sleep", "60"])
+    del as_root["spec"]["containers"][0]["securityContext"]["runAsUser"]
+    apply(as_root, pod(ns, "numeric-uid", test_image, ["sleep", "60"]))
+
+    def refusal() -> str:
+        listed = json.loads(kubectl("get", "pod", "as-root", "-n", ns, "-o", "json"))
+        waiting = listed["status"].get("containerStatuses", [{}])[0].get("state", {})
+        return json.dumps(waiting.get("waiting", {}))
+
+    wait_for(lambda: "CreateContainerConfigError" in refusal(), 60, "the kubelet's refusal")
+    assert "image will run as root" in refusal()
+    wait_pod_ready(ns, "numeric-uid")
+
+
 def test_auth_can_i_follows_rbac_for_a_user_bound_to_one_namespace(namespaces) -> None:
     team_ns = namespaces("rbac-team")
     other_ns = namespaces("rbac-other")
