@@ -137,7 +137,12 @@ class PostgresServer:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def create_database(self, name: str) -> str:
-        subprocess.run(
+        self.sql(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def sql(self, statement: str) -> str:
+        """Runs one statement as the superuser and returns psql's unaligned output."""
+        return subprocess.run(
             [
                 self.bin_dir / "psql",
                 "-qAt",
@@ -148,11 +153,12 @@ class PostgresServer:
                 "-U",
                 "postgres",
                 "-c",
-                f'CREATE DATABASE "{name}"',
+                statement,
             ],
             check=True,
-        )
-        return self.url(name)
+            capture_output=True,
+            text=True,
+        ).stdout
 
 
 def _postgres_bin_dir() -> Path:

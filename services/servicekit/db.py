@@ -59,6 +59,9 @@ class Database:
                 min_size=1,
                 max_size=pool_size,
                 timeout=connect_timeout,
+                # A restarted or failed-over database leaves dead connections in the pool;
+                # checking on checkout replaces them instead of failing a request with them.
+                check=psycopg_pool.ConnectionPool.check_connection,
                 open=False,
                 kwargs={"connect_timeout": max(1, int(connect_timeout))},
             )

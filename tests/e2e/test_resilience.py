@@ -143,8 +143,9 @@ def test_paid_state_survives_the_database_pod() -> None:
         timeout=190,
     )
     wait_until(lambda: public("GET", "/invoices?limit=1").status == 200, 120, "invoice-app ready")
-    after = {i["InvoiceId"]: i["Status"] for i in public("GET", "/invoices").body}
-    assert after == before
+    listed = public("GET", "/invoices")
+    assert listed.status == 200, listed
+    assert {i["InvoiceId"]: i["Status"] for i in listed.body} == before
 
 
 @pytest.mark.parametrize(
@@ -163,8 +164,9 @@ def test_bad_input_through_the_ingress_gets_a_4xx_never_a_5xx(
     method: str, path: str, body: bytes | None, status: int
 ) -> None:
     reply = public(method, path, body)
-    assert reply.status == status
-    assert reply.status < 500
+    assert reply.status == status, reply
+    # The answer is invoice-app's own (a JSON error), not the Ingress finding no backend.
+    assert status == 200 or "error" in reply.body, reply
 
 
 def test_the_original_exercise_pods_show_three_and_three_ready() -> None:

@@ -6,7 +6,7 @@ import sys
 import threading
 
 from tests.integration.conftest import TOKEN, Starter
-from tests.support import SERVICES, ServiceProcess, http
+from tests.support import SERVICES, PostgresServer, ServiceProcess, http
 
 
 def invoices(app: ServiceProcess) -> list[dict]:
@@ -216,3 +216,21 @@ def test_antaeus_view_shows_the_same_data(invoice_app: ServiceProcess) -> None:
     customers = http("GET", f"{invoice_app.url}/rest/v1/customers").body
     assert {"id": "C2", "currency": "GBP"} in customers
     assert http("GET", f"{invoice_app.url}/rest/v1/customers/C9").status == 404
+
+
+def test_connections_the_database_dropped_are_replaced_without_a_failed_request(
+    invoice_app: ServiceProcess, postgres: PostgresServer
+) -> None:
+    """A database restart (a pod rescheduled, a failover) leaves the pool holding dead
+    connections; each must be replaced on checkout, not handed to a request or a probe."""
+    for _ in range(20):
+        assert http("GET", f"{invoice_app.url}/invoices").status == 200
+    # As a restart does: every client connection to the server goes, the provider's too.
+    dropped = postgres.sql(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+        " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+    )
+    assert int(dropped) >= 1
+    statuses = [http("GET", f"{invoice_app.url}{path}").status for path in ["/readyz"] * 10]
+    statuses += [http("GET", f"{invoice_app.url}/invoices").status for _ in range(20)]
+    assert statuses == [200] * 30
