@@ -23,7 +23,9 @@ from tests.support import wait_until
 
 
 def change_and_roll_out(namespace: str, deployment: str, *change: str) -> None:
-    """`kubectl set ...` on a Deployment, then wait until the rollout it starts has finished."""
+    """`kubectl set ...` on a Deployment, then wait until the rollout it starts has finished
+    and the old pods are gone: while they drain they still answer the keep-alive connections
+    clients opened to them, with the old configuration."""
     kubectl(*change[:2], f"deployment/{deployment}", *change[2:], "-n", namespace)
     kubectl(
         "rollout",
@@ -33,6 +35,24 @@ def change_and_roll_out(namespace: str, deployment: str, *change: str) -> None:
         namespace,
         "--timeout=240s",
         timeout=250,
+    )
+    wait_until(
+        lambda: (
+            "deletionTimestamp"
+            not in kubectl(
+                "get",
+                "pods",
+                "-n",
+                namespace,
+                "-l",
+                f"app.kubernetes.io/name={deployment}",
+                "-o",
+                "json",
+            )
+        ),
+        120,
+        f"the old {deployment} pods to be gone",
+        interval=1,
     )
 
 
