@@ -24,14 +24,16 @@ def ansible_env(**extra: str) -> dict[str, str]:
     }
 
 
-def playbook(*args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
+def playbook(
+    *args: str, check: bool = True, timeout: float = 600, **env: str
+) -> subprocess.CompletedProcess:
     result = subprocess.run(
         [VENV_BIN / "ansible-playbook", *args],
         cwd=REPO,
         env=ansible_env(**env),
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
     )
     if check and result.returncode != 0:
         pytest.fail(f"ansible-playbook {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")

@@ -12,10 +12,10 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.ansible.conftest import playbook
 from tests.support import REPO
 
 ROLE = REPO / "roles" / "local_cluster"
@@ -42,11 +42,18 @@ APPLETS = [
 ]
 
 
-def ansible_playbook(*args: str, timeout: float = 3600) -> subprocess.CompletedProcess:
-    """Run a playbook from the repo root with the venv's Ansible, output captured."""
-    binary = Path(sys.executable).parent / "ansible-playbook"
+def ansible_playbook(*args: str) -> subprocess.CompletedProcess:
+    """A playbook run whose failure the caller reports; a cold bring-up may take an hour."""
+    return playbook(*args, check=False, timeout=3600)
+
+
+def ctr(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """`ctr` against the cluster's containerd, in the namespace the kubelet uses."""
     return subprocess.run(
-        [str(binary), *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False
+        ["ctr", "--address", CONTAINERD_SOCKET, "-n", "k8s.io", *args],
+        capture_output=True,
+        text=True,
+        check=check,
     )
 
 
@@ -99,22 +106,7 @@ def cluster() -> str:
 @pytest.fixture(scope="session")
 def test_image(cluster: str) -> str:
     """A small busybox image made here (no registry) and imported into the cluster's containerd."""
-    listed = subprocess.run(
-        [
-            "ctr",
-            "--address",
-            CONTAINERD_SOCKET,
-            "-n",
-            "k8s.io",
-            "images",
-            "ls",
-            "-q",
-            f"name=={TEST_IMAGE}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    listed = ctr("images", "ls", "-q", f"name=={TEST_IMAGE}").stdout
     if TEST_IMAGE not in listed:
         with tempfile.TemporaryDirectory() as tmp:
             tarball = f"{tmp}/testbox.tar"
@@ -134,20 +126,7 @@ def test_image(cluster: str) -> str:
                 check=True,
                 capture_output=True,
             )
-            subprocess.run(
-                [
-                    "ctr",
-                    "--address",
-                    CONTAINERD_SOCKET,
-                    "-n",
-                    "k8s.io",
-                    "images",
-                    "import",
-                    tarball,
-                ],
-                check=True,
-                capture_output=True,
-            )
+            ctr("images", "import", tarball)
     return TEST_IMAGE
 
 

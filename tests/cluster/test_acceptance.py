@@ -9,6 +9,7 @@ import pytest
 
 from tests.cluster.conftest import (
     apply,
+    ctr,
     exec_in,
     kubectl,
     pod,
@@ -50,7 +51,7 @@ def test_service_resolves_by_dns_from_another_pod_and_answers_on_its_cluster_ip(
     )
     kubectl("rollout", "status", "deployment/web", "-n", ns, "--timeout=120s", timeout=130)
     wait_pod_ready(ns, "client")
-    cluster_ip = kubectl("get", "service", "web", "-n", ns, "-o", "jsonpath={.spec.clusterIP}")
+    cluster_ip = _cluster_ip(ns)
     fqdn = f"web.{ns}.svc.cluster.local"
 
     # The name resolves to the ClusterIP, and the ClusterIP answers (kube-proxy may take a
@@ -325,11 +326,9 @@ def test_image_pushed_to_the_local_registry_is_pulled_by_the_cluster(
 ) -> None:
     """The prod-like path: push to 127.0.0.1:5000, then a pod pulls it over plain HTTP."""
     ref = f"127.0.0.1:5000/lc-test/testbox:{uuid.uuid4().hex[:8]}"
-    socket = "/run/invoicing-platform/containerd/containerd.sock"
-    ctr = ["ctr", "--address", socket, "-n", "k8s.io"]
-    subprocess.run([*ctr, "images", "tag", test_image, ref], check=True, capture_output=True)
-    subprocess.run([*ctr, "images", "push", "--plain-http", ref], check=True, capture_output=True)
-    subprocess.run([*ctr, "images", "rm", ref], check=True, capture_output=True)
+    ctr("images", "tag", test_image, ref)
+    ctr("images", "push", "--plain-http", ref)
+    ctr("images", "rm", ref)
     ns = namespaces("registry")
     spec = pod(ns, "pulled", ref, ["sleep", "3600"])
     spec["spec"]["containers"][0]["imagePullPolicy"] = "Always"

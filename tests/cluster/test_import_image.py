@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.ansible.conftest import playbook
 from tests.cluster.conftest import (
     BUSYBOX,
-    CONTAINERD_SOCKET,
     ROLE,
     apply,
+    ctr,
     pod,
     wait_pod_ready,
 )
@@ -73,28 +74,16 @@ def docker_image() -> str:
     yield tag
     subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, check=False)
     ref = f"docker.io/library/{tag}"
-    subprocess.run(
-        ["ctr", "--address", CONTAINERD_SOCKET, "-n", "k8s.io", "images", "rm", ref],
-        capture_output=True,
-        check=False,
-    )
+    ctr("images", "rm", ref, check=False)
 
 
 def run_import(image: str) -> int:
-    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as playbook:
-        playbook.write(PLAYBOOK.format(image=image))
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as playbook_file:
+        playbook_file.write(PLAYBOOK.format(image=image))
     try:
-        env = {**os.environ, "ANSIBLE_ROLES_PATH": str(REPO / "roles")}
-        result = subprocess.run(
-            [str(Path(sys.executable).parent / "ansible-playbook"), playbook.name],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        result = playbook(playbook_file.name, check=False, ANSIBLE_ROLES_PATH=str(REPO / "roles"))
     finally:
-        os.unlink(playbook.name)
+        os.unlink(playbook_file.name)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     return int(re.search(r"localhost\s*:.*changed=(\d+)", result.stdout).group(1))
 

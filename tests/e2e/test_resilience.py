@@ -3,7 +3,6 @@ its database pod, and bad input through the Ingress."""
 
 import json
 import re
-import subprocess
 import threading
 import time
 import uuid
@@ -11,7 +10,7 @@ import uuid
 import pytest
 
 from tests.ansible.conftest import extra_vars, playbook
-from tests.cluster.conftest import CONTAINERD_SOCKET, kubectl
+from tests.cluster.conftest import ctr, kubectl
 from tests.e2e.conftest import (
     HOST,
     INGRESS,
@@ -71,21 +70,7 @@ def test_rollout_of_a_new_image_version_under_traffic_fails_no_request() -> None
     current = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
     # A new version of the image, as the images stage would import it: same content, new tag.
     new = f"{current.rsplit(':', 1)[0]}:rollout-{uuid.uuid4().hex[:8]}"
-    subprocess.run(
-        [
-            "ctr",
-            "--address",
-            CONTAINERD_SOCKET,
-            "-n",
-            "k8s.io",
-            "images",
-            "tag",
-            _normalised(current),
-            _normalised(new),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    ctr("images", "tag", _normalised(current), _normalised(new))
     outcomes: list[int] = []
     stop = threading.Event()
 
