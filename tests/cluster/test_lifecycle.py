@@ -95,6 +95,23 @@ def test_second_bring_up_changes_nothing(cluster: str) -> None:
     assert cluster_healthy()
 
 
+def test_rerun_check_stops_early_and_still_repairs_a_file_that_drifted(cluster: str) -> None:
+    """The rerun check reads real state: a healthy cluster whose files match stops after it,
+    while one drifted file (here the health command, harmless to touch) makes the run converge
+    and write it back."""
+    nothing_to_do = "nothing to do"
+    result, _ = run_playbook()
+    assert nothing_to_do in result.stdout, result.stdout[-3000:]
+
+    health = Path(HEALTH)
+    wanted = health.read_text()
+    health.write_text(wanted + "# drifted\n")
+    result, _ = run_playbook()
+    assert nothing_to_do not in result.stdout, result.stdout[-3000:]
+    assert recap_changed(result.stdout) >= 1
+    assert health.read_text() == wanted
+
+
 def test_teardown_leaves_no_process_mount_interface_chain_or_cgroup(cluster: str) -> None:
     pod_veths = [name for name, master in interfaces().items() if master == "lc-cni0"]
     assert cluster_processes(), "the cluster should be running before teardown"
