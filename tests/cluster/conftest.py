@@ -6,40 +6,47 @@ healthy, the session fixture brings it up with playbooks/cluster.yml first.
 
 import json
 import os
+import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.ansible.conftest import playbook
-from tests.support import REPO
 
-ROLE = REPO / "roles" / "local_cluster"
 KUBECONFIG = os.environ.get("LOCAL_CLUSTER_KUBECONFIG", "/etc/invoicing-platform/admin.kubeconfig")
 KUBECTL = os.environ.get("LOCAL_CLUSTER_KUBECTL", "/usr/local/bin/kubectl")
 HEALTH = "/usr/local/bin/invoicing-cluster-health"
 CONTAINERD_SOCKET = "/run/invoicing-platform/containerd/containerd.sock"
 TEST_IMAGE = "invoicing-platform.local/testbox:1.35"
 BUSYBOX = "/bin/busybox"
-# Applets the test pods use, linked to the static busybox in the image.
-APPLETS = [
-    "sh",
-    "sleep",
-    "cat",
-    "echo",
-    "wget",
-    "nslookup",
-    "httpd",
-    "nc",
-    "ls",
-    "mkdir",
-    "hostname",
-    "true",
-]
+# The test pods' image: Debian's static busybox with every applet linked, and the writable
+# directories the tests use. Built by Docker from an empty root, like the cluster's own images.
+TEST_IMAGE_DOCKERFILE = """\
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+RUN ["/bin/mkdir", "-p", "-m", "1777", "/tmp"]
+RUN ["/bin/mkdir", "-p", "-m", "0777", "/data"]
+RUN ["/bin/mkdir", "-p", "-m", "0755", "/www"]
+ENTRYPOINT ["/bin/sh"]
+"""
+
+
+def docker_build(tag: str, dockerfile: str = TEST_IMAGE_DOCKERFILE) -> None:
+    """Build `tag` with Docker from busybox and `dockerfile`, without network."""
+    with tempfile.TemporaryDirectory() as context:
+        shutil.copy(BUSYBOX, f"{context}/busybox")
+        Path(context, "Dockerfile").write_text(dockerfile)
+        subprocess.run(
+            ["docker", "build", "--network=none", "-q", "-t", tag, context],
+            check=True,
+            capture_output=True,
+        )
 
 
 def ansible_playbook(*args: str) -> subprocess.CompletedProcess:
@@ -105,28 +112,17 @@ def cluster() -> str:
 
 @pytest.fixture(scope="session")
 def test_image(cluster: str) -> str:
-    """A small busybox image made here (no registry) and imported into the cluster's containerd."""
+    """A small busybox image built here by Docker (no registry), imported into containerd."""
     listed = ctr("images", "ls", "-q", f"name=={TEST_IMAGE}").stdout
     if TEST_IMAGE not in listed:
-        with tempfile.TemporaryDirectory() as tmp:
-            tarball = f"{tmp}/testbox.tar"
-            subprocess.run(
-                [
-                    sys.executable,
-                    str(ROLE / "files" / "mkimage.py"),
-                    f"--tag={TEST_IMAGE}",
-                    f"--out={tarball}",
-                    f"--file={BUSYBOX}:/bin/busybox",
-                    "--dir=/tmp:1777",
-                    "--dir=/data:777",
-                    "--dir=/www:755",
-                    *[f"--symlink=/bin/{applet}:busybox" for applet in APPLETS],
-                    "--entrypoint=/bin/sh",
-                ],
-                check=True,
-                capture_output=True,
-            )
-            ctr("images", "import", tarball)
+        docker_build(TEST_IMAGE)
+        saved = subprocess.run(["docker", "save", TEST_IMAGE], capture_output=True, check=True)
+        subprocess.run(
+            ["ctr", "--address", CONTAINERD_SOCKET, "-n", "k8s.io", "images", "import", "-"],
+            input=saved.stdout,
+            capture_output=True,
+            check=True,
+        )
     return TEST_IMAGE
 
 

@@ -1,22 +1,20 @@
-"""The role's `import-image` task file: a local Docker image becomes runnable in the cluster."""
+"""The role's `import-images` task file: a local Docker image becomes runnable in the cluster."""
 
 import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import uuid
-from pathlib import Path
 
 import pytest
 
 from tests.ansible.conftest import playbook
 from tests.cluster.conftest import (
-    BUSYBOX,
-    ROLE,
+    TEST_IMAGE_DOCKERFILE,
     apply,
     ctr,
+    docker_build,
     pod,
     wait_pod_ready,
 )
@@ -33,9 +31,9 @@ PLAYBOOK = """
     - name: Import it
       ansible.builtin.include_role:
         name: local_cluster
-        tasks_from: import-image
+        tasks_from: import-images
       vars:
-        local_cluster_import_image: "{image}"
+        local_cluster_import_images: ["{image}"]
 """
 
 
@@ -47,30 +45,11 @@ def docker_running() -> bool:
 
 @pytest.fixture
 def docker_image() -> str:
-    """A tiny image in Docker, made by `docker import` of a busybox rootfs (no pulls)."""
-    if not docker_running():
-        pytest.skip("no Docker engine running (roles/docker_engine starts one)")
+    """A tiny image in Docker, built from busybox in an empty root (no pulls)."""
+    assert docker_running(), "no Docker engine: the cluster stage (roles/docker_engine) starts one"
     tag = f"lc-import-test:{uuid.uuid4().hex[:8]}"
-    with tempfile.TemporaryDirectory() as tmp:
-        tarball = f"{tmp}/rootfs.tar"
-        subprocess.run(
-            [
-                sys.executable,
-                str(ROLE / "files" / "mkimage.py"),
-                "--tag=x",
-                f"--out={tmp}/image.tar",
-                f"--file={BUSYBOX}:/bin/busybox",
-                "--symlink=/bin/sh:busybox",
-                "--symlink=/bin/sleep:busybox",
-            ],
-            check=True,
-            capture_output=True,
-        )
-        # mkimage writes a docker-save archive; its one layer is the rootfs `docker import` takes.
-        subprocess.run(["tar", "-xf", f"{tmp}/image.tar", "-C", tmp], check=True)
-        layer = next(Path(tmp).glob("*/layer.tar"))
-        shutil.copy(layer, tarball)
-        subprocess.run(["docker", "import", tarball, tag], check=True, capture_output=True)
+    # Content of its own (a label), so that no other image shares its Docker image id.
+    docker_build(tag, TEST_IMAGE_DOCKERFILE + f'LABEL io.invoicing-platform.test="{tag}"\n')
     yield tag
     subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, check=False)
     ref = f"docker.io/library/{tag}"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.conftest import HEALTH, ansible_playbook, cluster_healthy
+from tests.cluster.conftest import HEALTH, ansible_playbook, apply, cluster_healthy, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -23,15 +23,17 @@ PROCESS_MARKERS = (
     "/run/invoicing-platform/cluster",
     "/var/lib/invoicing-platform/cluster",
     str(CACHE / "kubernetes-"),
-    str(CACHE / "coredns-"),
-    str(CACHE / "traefik-"),
+    str(CACHE / "kube-router-"),
+    "/coredns",
+    "/traefik",
+    "/usr/bin/local-path-provisioner",
 )
 MOUNT_PREFIXES = (
     "/var/lib/invoicing-platform/cluster",
     "/run/invoicing-platform/",
     "/run/netns/cni-",
 )
-CHAIN_PATTERN = re.compile(r"^:((KUBE|CNI|LCNP)-\S+)", re.MULTILINE)
+CHAIN_PATTERN = re.compile(r"^:((KUBE|CNI)-\S+)", re.MULTILINE)
 
 
 def cluster_processes() -> list[str]:
@@ -70,6 +72,12 @@ def cluster_chains() -> list[str]:
         result = subprocess.run([tool], capture_output=True, text=True, check=False)
         chains += [f"{tool}: {m.group(1)}" for m in CHAIN_PATTERN.finditer(result.stdout)]
     return chains
+
+
+def cluster_ipsets() -> list[str]:
+    """The ipsets kube-router's firewall made (KUBE-SRC-..., KUBE-DST-..., kube-router-...)."""
+    out = subprocess.run(["ipset", "list", "-n"], capture_output=True, text=True, check=True).stdout
+    return [name for name in out.split() if re.match(r"(inet6:)?(KUBE-|kube-router-)", name)]
 
 
 def cluster_cgroups() -> list[str]:
@@ -112,9 +120,21 @@ def test_rerun_check_stops_early_and_still_repairs_a_file_that_drifted(cluster: 
     assert health.read_text() == wanted
 
 
-def test_teardown_leaves_no_process_mount_interface_chain_or_cgroup(cluster: str) -> None:
+def test_teardown_leaves_no_process_mount_interface_chain_ipset_or_cgroup(cluster: str) -> None:
     pod_veths = [name for name, master in interfaces().items() if master == "lc-cni0"]
     assert cluster_processes(), "the cluster should be running before teardown"
+    # kube-router makes its ipsets only for the policies that exist: make one, so that "none
+    # left" below means teardown removed them.
+    apply(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "lc-teardown"}},
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "default-deny", "namespace": "lc-teardown"},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+        },
+    )
+    wait_for(lambda: bool(cluster_ipsets()), 60, "kube-router's ipsets for a NetworkPolicy")
 
     _, elapsed = run_playbook("playbooks/teardown.yml")
     print(f"teardown: {elapsed:.0f}s")
@@ -124,6 +144,7 @@ def test_teardown_leaves_no_process_mount_interface_chain_or_cgroup(cluster: str
     left = interfaces()
     assert [name for name in ("lc-cni0", "lc-node0", *pod_veths) if name in left] == []
     assert cluster_chains() == []
+    assert cluster_ipsets() == []
     assert cluster_cgroups() == []
     assert not Path("/var/lib/invoicing-platform/cluster").exists()
     assert not Path("/etc/invoicing-platform/admin.kubeconfig").exists()

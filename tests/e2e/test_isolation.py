@@ -1,6 +1,7 @@
 """Reachability, pod security and RBAC, checked from outside as a user would."""
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -88,6 +89,106 @@ def test_invoice_app_answers_through_the_ingress_on_loopback() -> None:
     reply = public("GET", "/invoices")
     assert reply.status == 200
     assert {"I1", "I2", "I3"} <= {i["InvoiceId"] for i in reply.body}
+
+
+def invoice_app_pod_ip() -> str:
+    listed = json.loads(
+        kubectl(
+            "get",
+            "pods",
+            "-n",
+            "invoices",
+            "-l",
+            "app.kubernetes.io/name=invoice-app",
+            "-o",
+            "json",
+        )
+    )["items"]
+    return next(p["status"]["podIP"] for p in listed if p["status"].get("podIP"))
+
+
+def test_invoice_app_is_reached_through_the_ingress_and_never_directly(
+    outsider: tuple[str, str],
+) -> None:
+    """The Ingress controller runs as pods (Traefik in its own namespace), and invoice-app's
+    policy admits only those pods: a pod elsewhere is refused at invoice-app's own pod IP,
+    while the same request through the Ingress on 127.0.0.1 is answered."""
+    namespace, pod = outsider
+    # Positive control: the outsider's own egress is open, it reaches the cluster DNS pods.
+    assert connect_from(namespace, pod, ("kube-dns.kube-system.svc.cluster.local", 53)) == (
+        "connected"
+    )
+    direct = connect_from(namespace, pod, (invoice_app_pod_ip(), 8081))
+    # kube-router's firewall rejects what no policy admits: the connection is refused (or,
+    # were it dropped, it times out); either way it never connects.
+    assert direct in ("blocked ConnectionRefusedError", "blocked TimeoutError"), direct
+    assert public("GET", "/invoices?limit=1").status == 200
+
+
+DNS_LOOKUP = (
+    "import socket, sys\n"
+    "try:\n"
+    "    print('resolved', socket.gethostbyname(sys.argv[1]))\n"
+    "except OSError as error:\n"
+    "    print('unresolved', type(error).__name__)\n"
+)
+
+
+def test_names_resolve_only_where_the_platforms_dns_egress_policy_allows() -> None:
+    """The platform's allow-dns-egress policy names the kube-dns pods in kube-system. In a
+    namespace that denies all egress, a pod cannot resolve a name until that same policy is
+    applied there; then it can."""
+    namespace = f"e2e-dns-{uuid.uuid4().hex[:6]}"
+    apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    try:
+        apply(
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": "default-deny", "namespace": namespace},
+                "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+            }
+        )
+        prober = restricted_pod("prober", namespace)
+        # Fail fast: one try of one second per lookup instead of the resolver's 5 s x 2.
+        prober["spec"]["dnsConfig"] = {
+            "options": [{"name": "timeout", "value": "1"}, {"name": "attempts", "value": "1"}]
+        }
+        apply(prober)
+        kubectl(
+            "wait",
+            "--for=condition=Ready",
+            "pod/prober",
+            "-n",
+            namespace,
+            "--timeout=120s",
+            timeout=130,
+        )
+        name = "kubernetes.default.svc.cluster.local"
+
+        def lookup() -> str:
+            return kubectl(
+                "exec", "-n", namespace, "prober", "--", "python3", "-c", DNS_LOOKUP, name
+            ).strip()
+
+        assert lookup().startswith("unresolved"), "resolved with all egress denied"
+        policy = json.loads(
+            kubectl("get", "networkpolicy", "allow-dns-egress", "-n", "invoices", "-o", "json")
+        )
+        apply(
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": "allow-dns-egress", "namespace": namespace},
+                "spec": policy["spec"],
+            }
+        )
+        deadline = time.monotonic() + 30
+        while not (answer := lookup()).startswith("resolved") and time.monotonic() < deadline:
+            time.sleep(1)
+        assert answer == "resolved 10.96.0.1", answer
+    finally:
+        kubectl("delete", "namespace", namespace, "--wait=false")
 
 
 def test_payment_provider_has_no_ingress_nodeport_or_loadbalancer() -> None:
