@@ -186,3 +186,27 @@ def test_nobody_is_granted_anything_cluster_wide(rendered: dict, env: str) -> No
     for namespace in namespaces.values():
         labels = namespace["metadata"]["labels"]
         assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+@pytest.mark.parametrize("env", INVENTORIES)
+def test_invoice_app_admits_only_ingress_controller_pods_and_dns_goes_to_kube_dns(
+    rendered: dict, env: str
+) -> None:
+    """Both sides of a policy are pods, in dev (the local cluster's Traefik, minikube's
+    ingress-nginx) as in prod: an empty `from` would admit every source."""
+    policies = by_kind(rendered[env], "NetworkPolicy")
+    allow = policies["invoices/invoice-app-allow-ingress-controller"]["spec"]["ingress"]
+    assert len(allow) == 1
+    assert allow[0]["from"], "invoice-app admits any source"
+    for peer in allow[0]["from"]:
+        assert set(peer) == {"namespaceSelector", "podSelector"}, peer
+    for namespace in ("invoices", "payments"):
+        dns = policies[f"{namespace}/allow-dns-egress"]["spec"]["egress"]
+        assert dns[0]["to"] == [
+            {
+                "namespaceSelector": {
+                    "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                },
+                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            }
+        ], namespace
