@@ -34,11 +34,16 @@ def ready(pod: dict) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
+def in_pod_of(namespace: str, app: str, *python: str, timeout: float = 120) -> str:
+    """Runs Python inside a Ready pod of `app`, as that app (its labels, its policies)."""
+    pod = next(p["metadata"]["name"] for p in pods(namespace, app) if ready(p))
+    return kubectl("exec", "-n", namespace, pod, "--", "python3", *python, timeout=timeout)
+
+
 def in_invoice_app(*python: str, timeout: float = 120) -> str:
     """Runs Python inside a running invoice-app pod: the one place allowed to reach
     payment-provider and the database, so this is how tests read the provider's ledger."""
-    pod = next(p["metadata"]["name"] for p in pods("invoices", "invoice-app") if ready(p))
-    return kubectl("exec", "-n", "invoices", pod, "--", "python3", *python, timeout=timeout)
+    return in_pod_of("invoices", "invoice-app", *python, timeout=timeout)
 
 
 def provider_summary() -> dict:

@@ -8,11 +8,16 @@ from collections.abc import Iterator
 import pytest
 
 from tests.cluster.conftest import apply, kubectl
-from tests.e2e.conftest import NAMESPACES, in_invoice_app, public
+from tests.e2e.conftest import NAMESPACES, in_invoice_app, in_pod_of, public
 
 PROVIDER = ("payment-provider.payments.svc.cluster.local", 8082)
 DATABASE = ("invoices-db.invoices.svc.cluster.local", 5432)
 LEDGER = ("payments-db.payments.svc.cluster.local", 5432)
+# What kube-router's firewall does to a connection no policy admits: it rejects it (ICMP port
+# unreachable), so the client sees a refusal at once. A DNS failure (gaierror) or a timeout is
+# not a "blocked" here: every probe below first resolves and reaches an allowed target.
+REFUSED = "blocked ConnectionRefusedError"
+KUBE_DNS = ("kube-dns.kube-system.svc.cluster.local", 53)
 
 CONNECT = (
     "import socket, sys\n"
@@ -115,13 +120,11 @@ def test_invoice_app_is_reached_through_the_ingress_and_never_directly(
     while the same request through the Ingress on 127.0.0.1 is answered."""
     namespace, pod = outsider
     # Positive control: the outsider's own egress is open, it reaches the cluster DNS pods.
-    assert connect_from(namespace, pod, ("kube-dns.kube-system.svc.cluster.local", 53)) == (
-        "connected"
-    )
+    assert connect_from(namespace, pod, KUBE_DNS) == "connected"
     direct = connect_from(namespace, pod, (invoice_app_pod_ip(), 8081))
     # kube-router's firewall rejects what no policy admits (ICMP port unreachable): the
     # connection is refused at once, not left to time out.
-    assert direct == "blocked ConnectionRefusedError", direct
+    assert direct == REFUSED, direct
     assert public("GET", "/invoices?limit=1").status == 200
 
 
@@ -208,30 +211,65 @@ def test_only_invoice_app_reaches_payment_provider_and_its_database(
     outsider: tuple[str, str],
 ) -> None:
     namespace, pod = outsider
-    # The allowed path works, so a "blocked" below is the policy's doing, not a broken target.
+    # Positive controls: each allowed path works, so a refusal below is the policy's doing.
     for target in (PROVIDER, DATABASE):
         assert in_invoice_app("-c", CONNECT, *map(str, target)).strip() == "connected", target
+    ledger_reach = in_pod_of("payments", "payment-provider", "-c", CONNECT, *map(str, LEDGER))
+    assert ledger_reach.strip() == "connected"
+    assert connect_from(namespace, pod, KUBE_DNS) == "connected", "the outsider's own control"
     for target in (PROVIDER, DATABASE, LEDGER):
-        assert connect_from(namespace, pod, target).startswith("blocked"), target
+        assert connect_from(namespace, pod, target) == REFUSED, target
 
 
-def test_a_pod_in_invoices_without_invoice_app_labels_is_blocked_too() -> None:
+def wait_ready(namespace: str, name: str) -> None:
+    kubectl(
+        "wait",
+        "--for=condition=Ready",
+        f"pod/{name}",
+        "-n",
+        namespace,
+        "--timeout=120s",
+        timeout=130,
+    )
+
+
+def test_a_pod_in_invoices_without_invoice_app_labels_is_blocked_by_the_providers_rule() -> None:
+    """The impostor gets an egress allow of its own, so that `invoices`' default-deny cannot be
+    what stops it: only payment-provider's ingress rule (invoice-app's pods, not the whole
+    namespace) and the database's can."""
     name = f"impostor-{uuid.uuid4().hex[:6]}"
-    apply(restricted_pod(name, "invoices", labels={"app": "impostor"}))
+    egress = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": "invoices"},
+        "spec": {
+            "podSelector": {"matchLabels": {"app": name}},
+            "policyTypes": ["Egress"],
+            "egress": [{}],
+        },
+    }
+    apply(egress, restricted_pod(name, "invoices", labels={"app": name}))
     try:
-        kubectl(
-            "wait",
-            "--for=condition=Ready",
-            f"pod/{name}",
-            "-n",
-            "invoices",
-            "--timeout=120s",
-            timeout=130,
-        )
-        assert connect_from("invoices", name, PROVIDER).startswith("blocked")
-        assert connect_from("invoices", name, DATABASE).startswith("blocked")
+        wait_ready("invoices", name)
+        assert connect_from("invoices", name, KUBE_DNS) == "connected", "the impostor's control"
+        assert connect_from("invoices", name, PROVIDER) == REFUSED
+        assert connect_from("invoices", name, DATABASE) == REFUSED
     finally:
         kubectl("delete", "pod", name, "-n", "invoices", "--wait=false")
+        kubectl("delete", "networkpolicy", name, "-n", "invoices", "--wait=false")
+
+
+def test_a_pod_wearing_invoice_app_labels_in_another_namespace_is_blocked(
+    outsider: tuple[str, str],
+) -> None:
+    """The reverse case: the right labels in the wrong namespace (its egress is open)."""
+    namespace, _ = outsider
+    labels = {"app.kubernetes.io/name": "invoice-app", "app.kubernetes.io/instance": "invoice-app"}
+    apply(restricted_pod("lookalike", namespace, labels=labels))
+    wait_ready(namespace, "lookalike")
+    assert connect_from(namespace, "lookalike", KUBE_DNS) == "connected"
+    assert connect_from(namespace, "lookalike", PROVIDER) == REFUSED
+    assert connect_from(namespace, "lookalike", DATABASE) == REFUSED
 
 
 @pytest.mark.parametrize("namespace", NAMESPACES)

@@ -164,7 +164,6 @@ def test_paid_state_survives_the_database_pod() -> None:
         ("GET", "/invoices/no-such-invoice", None, 404),
         ("GET", "/invoices?limit=-1", None, 400),
         ("DELETE", "/invoices", None, 405),
-        ("POST", "/invoices/pay", b"{malformed", 200),
         ("POST", "/invoices/pay", b"x" * 300_000, 413),
         ("GET", "/payments/summary", None, 404),
     ],
@@ -174,8 +173,11 @@ def test_bad_input_through_the_ingress_gets_a_4xx_never_a_5xx(
 ) -> None:
     reply = public(method, path, body)
     assert reply.status == status, reply
-    # The answer is invoice-app's own (a JSON error), not the Ingress finding no backend.
-    assert status == 200 or "error" in reply.body, reply
+    # The answer is invoice-app's own JSON error, not the Ingress finding no backend (Traefik's
+    # own 404 is plain text).
+    assert isinstance(reply.body, dict), reply
+    assert isinstance(reply.body.get("error"), str), reply
+    assert reply.body["error"], reply
 
 
 def test_the_original_exercise_pods_show_three_and_three_ready() -> None:
@@ -189,6 +191,9 @@ def test_the_original_exercise_pods_show_three_and_three_ready() -> None:
 
 
 def test_the_original_exercise_pay_all_then_list_shows_every_invoice_paid() -> None:
+    # Fresh pending invoices first: earlier proofs have paid everything there was.
+    seed(5)
+    assert not all_paid(), "seeding left nothing pending"
     reply = public("POST", "/invoices/pay")
     assert reply.status == 200
     assert all_paid()
