@@ -34,26 +34,32 @@ def ready(pod: dict) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
-def in_pod_of(namespace: str, app: str, *python: str, timeout: float = 120) -> str:
-    """Runs Python inside a Ready pod of `app`, as that app (its labels, its policies)."""
-    pod = next(p["metadata"]["name"] for p in pods(namespace, app) if ready(p))
+def in_pod_of(namespace: str, app: str, *python: str, timeout: float = 120, avoid: str = "") -> str:
+    """Runs Python inside a Ready pod of `app` other than `avoid`, as that app (its labels,
+    its policies)."""
+    pod = next(
+        p["metadata"]["name"]
+        for p in pods(namespace, app)
+        if ready(p) and p["metadata"]["name"] != avoid
+    )
     return kubectl("exec", "-n", namespace, pod, "--", "python3", *python, timeout=timeout)
 
 
-def in_invoice_app(*python: str, timeout: float = 120) -> str:
+def in_invoice_app(*python: str, timeout: float = 120, avoid: str = "") -> str:
     """Runs Python inside a running invoice-app pod: the one place allowed to reach
     payment-provider and the database, so this is how tests read the provider's ledger."""
-    return in_pod_of("invoices", "invoice-app", *python, timeout=timeout)
+    return in_pod_of("invoices", "invoice-app", *python, timeout=timeout, avoid=avoid)
 
 
-def provider_summary() -> dict:
+def provider_summary(avoid: str = "") -> dict:
     script = (
-        "import json, urllib.request;"
-        "print(urllib.request.urlopen("
+        "import os, urllib.request;"
+        "request = urllib.request.Request("
         "'http://payment-provider.payments.svc.cluster.local:8082/payments/summary',"
-        " timeout=30).read().decode())"
+        " headers={'Authorization': 'Bearer ' + os.environ.get('PAYMENT_PROVIDER_TOKEN', '')});"
+        "print(urllib.request.urlopen(request, timeout=30).read().decode())"
     )
-    return json.loads(in_invoice_app("-c", script))
+    return json.loads(in_invoice_app("-c", script, avoid=avoid))
 
 
 def seed(count: int) -> None:
