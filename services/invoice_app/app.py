@@ -13,7 +13,7 @@ from invoice_app.domain import Invoice, PayReport, Status, pay_pending
 from invoice_app.payments import PaymentProviderClient
 from invoice_app.runner import Busy, PayRunner
 from invoice_app.store import InvoiceStore
-from servicekit.db import Database
+from servicekit.db import POOL_METRICS, Database
 from servicekit.metrics import HttpMetrics
 from servicekit.server import Lifecycle
 from servicekit.web import (
@@ -84,6 +84,14 @@ def build(config: Config) -> Service:
     )
     lifecycle = Lifecycle()
     metrics = HttpMetrics()
+    metrics.gauges_at_scrape(store.db.pool_stats, POOL_METRICS)
+    metrics.gauges_at_scrape(
+        store.backlog,
+        {
+            "invoices_pending": "Invoices waiting to be paid.",
+            "invoices_oldest_pending_age_seconds": "Seconds the oldest pending invoice has waited.",
+        },
+    )
     payments = metrics.counter("invoice_payments_total", "Charge attempts by outcome.", ["outcome"])
     pay_run_seconds = metrics.histogram("invoice_pay_run_seconds", "Duration of one pay run.")
     pay_runs = metrics.counter(

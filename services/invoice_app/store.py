@@ -194,6 +194,16 @@ class InvoiceStore:
             row = cursor.fetchone()
         return int(row[0]) if row else 0
 
+    def backlog(self) -> dict[str, float]:
+        """How many invoices are pending, and how long the oldest has waited (seconds)."""
+        with self.db.transaction() as cursor:
+            cursor.execute(
+                "SELECT COUNT(*), MIN(created_at) FROM invoices WHERE status = 'PENDING'"
+            )
+            count, oldest = cursor.fetchone() or (0, None)
+        age = max(0.0, time.time() - float(oldest)) if oldest is not None else 0.0
+        return {"invoices_pending": int(count), "invoices_oldest_pending_age_seconds": age}
+
     def claim(self, owner: str, after_id: str, limit: int, lease_until: float) -> list[Invoice]:
         # SKIP LOCKED: another run claiming at this instant is passed over, not waited for.
         lock = " FOR UPDATE OF i SKIP LOCKED" if self.db.dialect == "postgresql" else ""

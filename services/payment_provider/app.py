@@ -17,7 +17,7 @@ from payment_provider.domain import (
     validate_key,
 )
 from payment_provider.store import KeyReused, PaymentLedger
-from servicekit.db import Database
+from servicekit.db import POOL_METRICS, Database
 from servicekit.metrics import HttpMetrics
 from servicekit.server import Lifecycle
 from servicekit.web import (
@@ -56,6 +56,7 @@ def build(config: Config, rng: random.Random | None = None) -> Service:
     rng = rng or random.Random()
     lifecycle = Lifecycle()
     metrics = HttpMetrics()
+    metrics.gauges_at_scrape(ledger.db.pool_stats, POOL_METRICS)
     payments = metrics.counter("payments_total", "Charge requests by outcome.", ["outcome"])
     app = create_app(
         is_ready=lambda: not lifecycle.draining.is_set() and ledger.db.ping(),

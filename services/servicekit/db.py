@@ -144,6 +144,18 @@ class Database:
             self._local.connection = connection
         return connection
 
+    def pool_stats(self) -> dict[str, float]:
+        """The PostgreSQL pool's size and use, for metrics (SQLite has no pool)."""
+        if self.dialect != "postgresql":
+            return {}
+        stats = self._pool.get_stats()
+        return {
+            "db_pool_size": stats.get("pool_size", 0),
+            "db_pool_available": stats.get("pool_available", 0),
+            "db_pool_max": stats.get("pool_max", 0),
+            "db_pool_requests_waiting": stats.get("requests_waiting", 0),
+        }
+
     def ping(self) -> bool:
         try:
             with self.transaction() as cursor:
@@ -193,6 +205,14 @@ class Database:
         if applied:
             log.info("schema migrated", extra={"schema": name, "versions": applied})
         return applied
+
+
+POOL_METRICS = {
+    "db_pool_size": "Connections the pool holds now.",
+    "db_pool_available": "Idle connections in the pool.",
+    "db_pool_max": "The most connections the pool may open (DATABASE_POOL_SIZE).",
+    "db_pool_requests_waiting": "Requests waiting for a connection.",
+}
 
 
 class _SqliteCursor:

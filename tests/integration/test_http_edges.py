@@ -146,17 +146,37 @@ def test_pagination_walks_every_invoice(invoice_app: ServiceProcess) -> None:
     assert [i["InvoiceId"] for i in first + rest] == ["I1", "I2", "I3"]
 
 
-def test_metrics_count_requests_and_payments(
+def metric(text: str, name: str) -> float:
+    """The value of an unlabelled (or fully spelled-out) sample in Prometheus text."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name} not in the metrics")
+
+
+def test_metrics_count_requests_payments_runs_and_the_backlog(
     invoice_app: ServiceProcess, provider: ServiceProcess
 ) -> None:
+    before = http("GET", f"{invoice_app.metrics_url}/metrics").body
+    assert metric(before, "invoices_pending") == 3
+    assert metric(before, "invoices_oldest_pending_age_seconds") > 0
     http("POST", f"{invoice_app.url}/invoices/pay")
     app_metrics = http("GET", f"{invoice_app.metrics_url}/metrics").body
-    assert 'invoice_payments_total{outcome="paid"} 3.0' in app_metrics
-    assert 'http_requests_total{method="POST",route="/invoices/pay",status="200"} 1.0' in (
-        app_metrics
+    assert metric(app_metrics, 'invoice_payments_total{outcome="paid"}') == 3
+    assert metric(app_metrics, 'invoice_pay_runs_total{outcome="complete"}') == 1
+    assert (
+        metric(app_metrics, 'http_requests_total{method="POST",route="/invoices/pay",status="200"}')
+        == 1
     )
+    assert metric(app_metrics, "invoices_pending") == 0
+    assert metric(app_metrics, "invoices_oldest_pending_age_seconds") == 0
     provider_metrics = http("GET", f"{provider.metrics_url}/metrics").body
-    assert 'payments_total{outcome="charged"} 3.0' in provider_metrics
+    assert metric(provider_metrics, 'payments_total{outcome="charged"}') == 3
+    for text in (app_metrics, provider_metrics):
+        assert metric(text, "process_resident_memory_bytes") > 0
+        assert "python_info{" in text
+        assert metric(text, "db_pool_max") == 8
+        assert metric(text, "db_pool_size") >= 1
 
 
 def test_metrics_are_served_only_on_their_own_port(
