@@ -41,8 +41,8 @@ lint: ## ruff on the services and tests
 run-invoice-app: setup ## run invoice-app on 127.0.0.1:8081 (SQLite, provider on :8082)
 	cd services && ../$(VENV)/python -m invoice_app
 
-run-payment-provider: setup ## run payment-provider on 127.0.0.1:8082 (SQLite ledger)
-	cd services && ../$(VENV)/python -m payment_provider
+run-payment-provider: setup ## run payment-provider on 127.0.0.1:8082 (SQLite ledger, no token: local only)
+	cd services && PAYMENT_PROVIDER_ALLOW_NO_TOKEN=$${PAYMENT_PROVIDER_ALLOW_NO_TOKEN:-true} ../$(VENV)/python -m payment_provider
 
 bench: setup ## benchmarks against their floors on this machine; writes out/bench.json
 	$(VENV)/python -m tests.bench

@@ -84,11 +84,16 @@ class ServiceProcess:
     env: dict[str, str]
     log_path: Path
     port: int = field(default_factory=free_port)
+    metrics_port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}"
 
     def start(self, wait_ready: bool = True) -> "ServiceProcess":
         env = {
@@ -96,6 +101,7 @@ class ServiceProcess:
             "PYTHONPATH": str(SERVICES),
             "HOST": "127.0.0.1",
             "PORT": str(self.port),
+            "METRICS_PORT": str(self.metrics_port),
             "DATABASE_WAIT_SECONDS": "10",
             **self.env,
         }

@@ -8,14 +8,20 @@ The rules that keep money safe:
   After a decline the attempt number moves on, so the next run asks again; after an unknown
   outcome (timeout, 5xx) it stays, so the next run repeats the same key and the provider
   answers from its record instead of charging twice.
-- Invoices are claimed with row locks that are held until their outcomes are written, so two
-  replicas paying at once never charge the same invoice.
+- No database lock is held across a network call: a run claims a batch by writing a lease
+  (its run id and an expiry) and commits, charges, then settles and releases in a second short
+  transaction. Two runs never hold the same invoice; a run that died leaves leases that expire
+  and are claimed again, and the repeated key makes that second charge a replay.
+- Every run has a deadline and a circuit breaker: it starts no charge after its deadline, nor
+  after N unknown outcomes in a row (a provider that is down), and says which stopped it.
 """
 
 import enum
-from collections.abc import Callable, Iterator
+import threading
+import time
+import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
@@ -34,6 +40,8 @@ class Invoice:
     currency: str
     status: Status
     charge_attempt: int = 0
+    number: int = 0  # the Antaeus view's integer id
+    customer_number: int = 0
 
     @property
     def idempotency_key(self) -> str:
@@ -59,69 +67,161 @@ Charge = Callable[[Invoice], ChargeResult]
 
 @dataclass
 class Settlement:
-    """What a batch writes back when its transaction commits."""
+    """What a batch writes back, releasing its leases."""
 
     paid: list[tuple[str, str]] = field(default_factory=list)  # (invoice id, transaction id)
     declined: list[str] = field(default_factory=list)
-
-
-class ClaimedBatch(Protocol):
-    invoices: list[Invoice]
-
-    def settle(self, settlement: Settlement) -> None: ...
+    released: list[str] = field(default_factory=list)  # unknown, rejected, or never charged
 
 
 class Ledger(Protocol):
-    def claim_pending(self, after_id: str, limit: int) -> AbstractContextManager[ClaimedBatch]:
-        """Locks up to `limit` PENDING invoices with ids above `after_id`, skipping any that
-        another pay run holds. Leaving the context writes the settlement and releases them."""
+    def claim(self, owner: str, after_id: str, limit: int, lease_until: float) -> list[Invoice]:
+        """Leases up to `limit` PENDING invoices with ids above `after_id` whose lease (if any)
+        has expired, to `owner` until `lease_until` (epoch seconds), and commits."""
         ...
 
-    def count_pending(self) -> int: ...
+    def settle(self, owner: str, settlement: Settlement) -> None:
+        """Writes the outcomes and releases `owner`'s leases on them, in one transaction."""
+        ...
+
+
+class Stop(enum.StrEnum):
+    COMPLETE = "complete"  # every pending invoice this run could claim was tried
+    DEADLINE = "deadline"  # the run's time was up
+    BREAKER = "breaker"  # too many unknown outcomes in a row: the provider is not answering
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    deadline_seconds: float = 55.0
+    breaker_threshold: int = 5
+    sample_size: int = 100
+    # How long claimed invoices stay this run's: past the deadline, plus the longest a charge
+    # started just before it can take (config.py derives it), so no lease expires mid-charge.
+    lease_seconds: float = 120.0
+
+
+SKIPPED = "skipped"  # claimed, but the run stopped before charging it
 
 
 @dataclass
 class PayReport:
+    """Counts, and a bounded sample of each list: a run over a million invoices answers with
+    a few kilobytes, not every invoice."""
+
+    sample_size: int = 100
     paid: list[dict[str, str]] = field(default_factory=list)
     unpaid: list[dict[str, str]] = field(default_factory=list)
+    paid_count: int = 0
+    unpaid_count: int = 0
+    stopped: Stop = Stop.COMPLETE
+
+    def add_paid(self, entry: dict[str, str]) -> None:
+        self.paid_count += 1
+        if len(self.paid) < self.sample_size:
+            self.paid.append(entry)
+
+    def add_unpaid(self, entry: dict[str, str]) -> None:
+        self.unpaid_count += 1
+        if len(self.unpaid) < self.sample_size:
+            self.unpaid.append(entry)
 
     def as_json(self) -> dict[str, object]:
-        return {"paid": self.paid, "unpaid": self.unpaid}
+        return {
+            "paid": self.paid,
+            "unpaid": self.unpaid,
+            "paidCount": self.paid_count,
+            "unpaidCount": self.unpaid_count,
+            "stopped": self.stopped.value,
+        }
 
 
-def settle(invoices: list[Invoice], results: list[ChargeResult], report: PayReport) -> Settlement:
+def settle(
+    invoices: list[Invoice], results: list[ChargeResult | None], report: PayReport
+) -> Settlement:
+    """`None` stands for an invoice the run did not charge (it stopped first)."""
     settlement = Settlement()
     for invoice, result in zip(invoices, results, strict=True):
+        if result is None:
+            settlement.released.append(invoice.id)
+            report.add_unpaid(
+                {"InvoiceId": invoice.id, "Outcome": SKIPPED, "Reason": "the pay run stopped"}
+            )
+            continue
         if result.outcome is Outcome.CONFIRMED and result.transaction_id:
             settlement.paid.append((invoice.id, result.transaction_id))
-            report.paid.append({"InvoiceId": invoice.id, "TransactionId": result.transaction_id})
+            report.add_paid({"InvoiceId": invoice.id, "TransactionId": result.transaction_id})
             continue
         if result.outcome is Outcome.DECLINED:
             settlement.declined.append(invoice.id)
-        report.unpaid.append(
+        else:
+            settlement.released.append(invoice.id)
+        report.add_unpaid(
             {"InvoiceId": invoice.id, "Outcome": result.outcome.value, "Reason": result.reason}
         )
     return settlement
 
 
-def pay_pending(ledger: Ledger, charge: Charge, *, batch_size: int, concurrency: int) -> PayReport:
-    """One pass over every PENDING invoice that no other pay run holds right now."""
-    report = PayReport()
+class Breaker:
+    """Opens after `threshold` unknown outcomes in a row; any definite answer closes it."""
+
+    def __init__(self, threshold: int) -> None:
+        self.threshold = threshold
+        self._unknown_in_a_row = 0
+        self._lock = threading.Lock()
+        self.open = False
+
+    def record(self, outcome: Outcome) -> None:
+        with self._lock:
+            self._unknown_in_a_row = self._unknown_in_a_row + 1 if outcome is Outcome.UNKNOWN else 0
+            if self._unknown_in_a_row >= self.threshold:
+                self.open = True
+
+
+def pay_pending(
+    ledger: Ledger,
+    charge: Charge,
+    *,
+    batch_size: int,
+    concurrency: int,
+    limits: RunLimits | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], float] = time.time,
+) -> PayReport:
+    """One pass over every PENDING invoice that no other pay run holds right now, until done,
+    the deadline, or the breaker."""
+    limits = limits or RunLimits()
+    report = PayReport(sample_size=limits.sample_size)
+    owner = f"run-{uuid.uuid4()}"
+    deadline = clock() + limits.deadline_seconds
+    lease_until = wall_clock() + limits.lease_seconds
+    breaker = Breaker(limits.breaker_threshold)
+
+    def stopping() -> bool:
+        return breaker.open or clock() >= deadline
+
+    def charge_one(invoice: Invoice) -> ChargeResult | None:
+        if stopping():
+            return None
+        result = _never_raises(charge)(invoice)
+        breaker.record(result.outcome)
+        return result
+
+    after_id, ran_out = "", False
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="charge") as pool:
-        for batch in _batches(ledger, batch_size):
-            results = list(pool.map(_never_raises(charge), batch.invoices))
-            batch.settle(settle(batch.invoices, results, report))
+        while not stopping():
+            invoices = ledger.claim(owner, after_id, batch_size, lease_until)
+            if not invoices:
+                ran_out = True
+                break
+            after_id = invoices[-1].id
+            results = list(pool.map(charge_one, invoices))
+            ledger.settle(owner, settle(invoices, results, report))
+    if breaker.open:
+        report.stopped = Stop.BREAKER
+    elif not ran_out:
+        report.stopped = Stop.DEADLINE
     return report
-
-
-def _batches(ledger: Ledger, batch_size: int) -> Iterator[ClaimedBatch]:
-    after_id = ""
-    while True:
-        with ledger.claim_pending(after_id, batch_size) as batch:
-            if not batch.invoices:
-                return
-            yield batch
-            after_id = batch.invoices[-1].id
 
 
 def _never_raises(charge: Charge) -> Charge:

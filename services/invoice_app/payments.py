@@ -5,12 +5,23 @@ import logging
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
+from invoice_app.config import PAY_PATH
 from invoice_app.domain import ChargeResult, Invoice, Outcome
 from servicekit.web import to_json
 
 log = logging.getLogger("payments")
+
+
+class CappedRetry(Retry):
+    """urllib3's Retry obeys a Retry-After of up to six hours; a pay run has a deadline, so
+    the wait is capped at the backoff maximum like every other wait between tries."""
+
+    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
+        wait = super().get_retry_after(response)
+        return None if wait is None else min(wait, self.backoff_max)
 
 
 class PaymentProviderClient:
@@ -25,9 +36,9 @@ class PaymentProviderClient:
         backoff_max_seconds: float,
         pool_size: int,
     ) -> None:
-        self.url = f"{base_url}/payments/pay"
+        self.url = f"{base_url}{PAY_PATH}"
         self.timeout = timeout_seconds
-        retry = Retry(
+        retry = CappedRetry(
             total=max_retries,
             connect=max_retries,
             read=max_retries,
@@ -56,8 +67,10 @@ class PaymentProviderClient:
                 timeout=self.timeout,
             )
         except requests.RequestException as error:
+            # The error names the provider's internal host and port: the log keeps it, the
+            # pay report (which public callers read) does not.
             log.warning("charge outcome unknown: %s", error, extra={"invoice": invoice.id})
-            return ChargeResult(Outcome.UNKNOWN, f"payment provider unreachable: {error}")
+            return ChargeResult(Outcome.UNKNOWN, f"payment provider unreachable ({_kind(error)})")
         return interpret(invoice, response.status_code, _json_or_none(response))
 
 
@@ -86,3 +99,11 @@ def _json_or_none(response: requests.Response) -> object:
         return response.json()
     except ValueError:
         return None
+
+
+def _kind(error: requests.RequestException) -> str:
+    if isinstance(error, requests.Timeout):
+        return "timed out"
+    if isinstance(error, requests.ConnectionError):
+        return "connection failed"
+    return "request failed"

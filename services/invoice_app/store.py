@@ -1,13 +1,14 @@
 """invoice-app's SQL: schema, seed data, reads, and the claim-and-settle that pay runs use."""
 
+import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 from invoice_app.domain import Invoice, Settlement, Status
 from servicekit.db import Cursor, Database, Migration
+
+_SQLITE_NOW = "((julianday('now') - 2440587.5) * 86400.0)"
 
 MIGRATIONS = (
     Migration(
@@ -44,10 +45,77 @@ MIGRATIONS = (
                 ON CONFLICT (id) DO NOTHING""",
         ),
     ),
+    Migration(
+        3,
+        (
+            # The Antaeus view's integer ids: stored, so every replica and restart agrees.
+            # Existing rows are numbered in id order (the original I1..I3 become 1..3).
+            "ALTER TABLE customers ADD COLUMN number BIGINT",
+            "ALTER TABLE invoices ADD COLUMN number BIGINT",
+            # When the invoice was added, for the age of the oldest pending one.
+            "ALTER TABLE invoices ADD COLUMN created_at {epoch}",
+            *(
+                f"""UPDATE {table} SET number = n.rn FROM (
+                    SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn FROM {table}
+                ) AS n WHERE {table}.id = n.id"""
+                for table in ("customers", "invoices")
+            ),
+            "CREATE UNIQUE INDEX customers_by_number ON customers (number)",
+            "CREATE UNIQUE INDEX invoices_by_number ON invoices (number)",
+        ),
+        postgresql=(
+            "UPDATE invoices SET created_at = EXTRACT(EPOCH FROM now())",
+            *(
+                statement
+                for table in ("customers", "invoices")
+                for statement in (
+                    f"CREATE SEQUENCE {table}_number_seq OWNED BY {table}.number",
+                    f"SELECT setval('{table}_number_seq',"
+                    f" (SELECT COALESCE(MAX(number), 0) + 1 FROM {table}), false)",
+                    f"ALTER TABLE {table} ALTER COLUMN number"
+                    f" SET DEFAULT nextval('{table}_number_seq'), ALTER COLUMN number SET NOT NULL",
+                )
+            ),
+            "ALTER TABLE invoices ALTER COLUMN created_at SET DEFAULT EXTRACT(EPOCH FROM now())",
+        ),
+        # SQLite cannot add a column with a computed default: triggers fill them in.
+        sqlite=(
+            f"UPDATE invoices SET created_at = {_SQLITE_NOW}",
+            """CREATE TRIGGER customers_number AFTER INSERT ON customers WHEN NEW.number IS NULL
+            BEGIN
+                UPDATE customers SET number = (SELECT COALESCE(MAX(number), 0) + 1 FROM customers)
+                WHERE id = NEW.id;
+            END""",
+            f"""CREATE TRIGGER invoices_defaults AFTER INSERT ON invoices
+            WHEN NEW.number IS NULL OR NEW.created_at IS NULL
+            BEGIN
+                UPDATE invoices SET
+                    number = COALESCE(
+                        NEW.number, (SELECT COALESCE(MAX(number), 0) + 1 FROM invoices)),
+                    created_at = COALESCE(NEW.created_at, {_SQLITE_NOW})
+                WHERE id = NEW.id;
+            END""",
+        ),
+    ),
 )
 
-# Queries join only this constant into their text (hence the S608 waivers); values are bound.
-_COLUMNS = "id, customer_id, amount, currency, status, charge_attempt"
+MIGRATIONS += (
+    Migration(
+        4,
+        (
+            # Pay runs lease the invoices they charge instead of locking them across network
+            # calls: the run's id, and when the lease lapses (epoch seconds).
+            "ALTER TABLE invoices ADD COLUMN lease_owner TEXT",
+            "ALTER TABLE invoices ADD COLUMN lease_until {epoch}",
+        ),
+    ),
+)
+
+# Queries join only constants into their text (hence the S608 waivers); values are bound.
+_SELECT = (
+    "SELECT i.id, i.customer_id, i.amount, i.currency, i.status, i.charge_attempt, i.number,"
+    " c.number FROM invoices AS i JOIN customers AS c ON c.id = i.customer_id"
+)
 
 
 def _invoice(row: tuple) -> Invoice:
@@ -58,17 +126,16 @@ def _invoice(row: tuple) -> Invoice:
         currency=row[3],
         status=Status(row[4]),
         charge_attempt=row[5],
+        number=int(row[6]),
+        customer_number=int(row[7]),
     )
 
 
-@dataclass
-class _Batch:
-    cursor: Cursor
-    invoices: list[Invoice]
-    settlement: Settlement = field(default_factory=Settlement)
-
-    def settle(self, settlement: Settlement) -> None:
-        self.settlement = settlement
+@dataclass(frozen=True)
+class Customer:
+    id: str
+    number: int
+    currency: str
 
 
 class InvoiceStore:
@@ -79,8 +146,16 @@ class InvoiceStore:
         return self.db.migrate_when_reachable("invoice-app", MIGRATIONS, wait_seconds=wait_seconds)
 
     def list_invoices(self, *, after_id: str = "", limit: int | None = None) -> list[Invoice]:
-        sql = f"SELECT {_COLUMNS} FROM invoices WHERE id > %s ORDER BY id"  # noqa: S608
-        params: tuple = (after_id,)
+        """In id order (the original view), after the id `after_id`."""
+        return self._list("i.id > %s ORDER BY i.id", after_id, limit)
+
+    def list_by_number(self, *, after: int = 0, limit: int | None = None) -> list[Invoice]:
+        """In number order (the Antaeus view), after the number `after`."""
+        return self._list("i.number > %s ORDER BY i.number", after, limit)
+
+    def _list(self, where: str, after: str | int, limit: int | None) -> list[Invoice]:
+        sql = f"{_SELECT} WHERE {where}"
+        params: tuple = (after,)
         if limit is not None:
             sql += " LIMIT %s"
             params += (limit,)
@@ -89,21 +164,29 @@ class InvoiceStore:
             return [_invoice(row) for row in cursor.fetchall()]
 
     def get_invoice(self, invoice_id: str) -> Invoice | None:
+        return self._one("i.id = %s", invoice_id)
+
+    def get_by_number(self, number: int) -> Invoice | None:
+        return self._one("i.number = %s", number)
+
+    def _one(self, where: str, value: str | int) -> Invoice | None:
         with self.db.transaction() as cursor:
-            cursor.execute(f"SELECT {_COLUMNS} FROM invoices WHERE id = %s", (invoice_id,))  # noqa: S608
+            cursor.execute(f"{_SELECT} WHERE {where}", (value,))
             row = cursor.fetchone()
         return _invoice(row) if row else None
 
-    def list_customers(self) -> list[tuple[str, str]]:
+    def list_customers(self) -> list[Customer]:
         with self.db.transaction() as cursor:
-            cursor.execute("SELECT id, currency FROM customers ORDER BY id")
-            return [(row[0], row[1]) for row in cursor.fetchall()]
+            cursor.execute("SELECT id, number, currency FROM customers ORDER BY number")
+            return [Customer(row[0], int(row[1]), row[2]) for row in cursor.fetchall()]
 
-    def get_customer(self, customer_id: str) -> tuple[str, str] | None:
+    def get_customer(self, number: int) -> Customer | None:
         with self.db.transaction() as cursor:
-            cursor.execute("SELECT id, currency FROM customers WHERE id = %s", (customer_id,))
+            cursor.execute(
+                "SELECT id, number, currency FROM customers WHERE number = %s", (number,)
+            )
             row = cursor.fetchone()
-        return (row[0], row[1]) if row else None
+        return Customer(row[0], int(row[1]), row[2]) if row else None
 
     def count_pending(self) -> int:
         with self.db.transaction() as cursor:
@@ -111,31 +194,58 @@ class InvoiceStore:
             row = cursor.fetchone()
         return int(row[0]) if row else 0
 
-    @contextmanager
-    def claim_pending(self, after_id: str, limit: int) -> Iterator[_Batch]:
-        lock = " FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else ""
+    def backlog(self) -> dict[str, float]:
+        """How many invoices are pending, and how long the oldest has waited (seconds)."""
+        with self.db.transaction() as cursor:
+            cursor.execute(
+                "SELECT COUNT(*), MIN(created_at) FROM invoices WHERE status = 'PENDING'"
+            )
+            count, oldest = cursor.fetchone() or (0, None)
+        age = max(0.0, time.time() - float(oldest)) if oldest is not None else 0.0
+        return {"invoices_pending": int(count), "invoices_oldest_pending_age_seconds": age}
+
+    def claim(self, owner: str, after_id: str, limit: int, lease_until: float) -> list[Invoice]:
+        # SKIP LOCKED: another run claiming at this instant is passed over, not waited for.
+        lock = " FOR UPDATE OF i SKIP LOCKED" if self.db.dialect == "postgresql" else ""
         with self.db.transaction(write=True) as cursor:
             cursor.execute(
-                f"SELECT {_COLUMNS} FROM invoices WHERE status = 'PENDING' AND id > %s"  # noqa: S608
-                f" ORDER BY id LIMIT %s{lock}",
-                (after_id, limit),
+                f"{_SELECT} WHERE i.status = 'PENDING' AND i.id > %s"
+                " AND (i.lease_until IS NULL OR i.lease_until < %s)"
+                f" ORDER BY i.id LIMIT %s{lock}",
+                (after_id, time.time(), limit),
             )
-            batch = _Batch(cursor, [_invoice(row) for row in cursor.fetchall()])
-            yield batch
-            self._write(cursor, batch.settlement)
+            invoices = [_invoice(row) for row in cursor.fetchall()]
+            cursor.executemany(
+                "UPDATE invoices SET lease_owner = %s, lease_until = %s WHERE id = %s",
+                [(owner, lease_until, invoice.id) for invoice in invoices],
+            )
+        return invoices
+
+    def settle(self, owner: str, settlement: Settlement) -> None:
+        with self.db.transaction(write=True) as cursor:
+            self._write(cursor, owner, settlement)
 
     @staticmethod
-    def _write(cursor: Cursor, settlement: Settlement) -> None:
+    def _write(cursor: Cursor, owner: str, settlement: Settlement) -> None:
+        release = "lease_owner = NULL, lease_until = NULL"
         if settlement.paid:
+            # Paid is the provider's word: it stands even where this run's lease lapsed.
             cursor.executemany(
                 "UPDATE invoices SET status = 'PAID', transaction_id = %s,"
-                " paid_at = CURRENT_TIMESTAMP WHERE id = %s AND status = 'PENDING'",
+                f" paid_at = CURRENT_TIMESTAMP, {release} WHERE id = %s AND status = 'PENDING'",
                 [(transaction_id, invoice_id) for invoice_id, transaction_id in settlement.paid],
             )
+        # Only while the lease is still this run's: else another run owns the invoice now.
         if settlement.declined:
             cursor.executemany(
-                "UPDATE invoices SET charge_attempt = charge_attempt + 1 WHERE id = %s",
-                [(invoice_id,) for invoice_id in settlement.declined],
+                f"UPDATE invoices SET charge_attempt = charge_attempt + 1, {release}"
+                " WHERE id = %s AND lease_owner = %s",
+                [(invoice_id, owner) for invoice_id in settlement.declined],
+            )
+        if settlement.released:
+            cursor.executemany(
+                f"UPDATE invoices SET {release} WHERE id = %s AND lease_owner = %s",
+                [(invoice_id, owner) for invoice_id in settlement.released],
             )
 
     def seed(self, count: int, *, prefix: str | None = None) -> list[str]:
@@ -143,9 +253,9 @@ class InvoiceStore:
         prefix = prefix or f"S{uuid.uuid4().hex[:6]}"
         customers = self.list_customers()
         rows = [
-            (f"{prefix}-{n:06d}", customer, Decimal(100 + n % 9900) / 100, currency)
+            (f"{prefix}-{n:06d}", customer.id, Decimal(100 + n % 9900) / 100, customer.currency)
             for n in range(count)
-            for customer, currency in [customers[n % len(customers)]]
+            for customer in [customers[n % len(customers)]]
         ]
         with self.db.transaction(write=True) as cursor:
             cursor.executemany(

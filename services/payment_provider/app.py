@@ -1,7 +1,6 @@
 """payment-provider's HTTP API. Internal only: the cluster gives it no Ingress, and its
 NetworkPolicy admits invoice-app alone."""
 
-import hmac
 import logging
 import random
 from dataclasses import dataclass
@@ -9,17 +8,26 @@ from dataclasses import dataclass
 import bottle
 
 from payment_provider.config import Config
-from payment_provider.domain import InvalidRequest, decide, parse, validate_key
+from payment_provider.domain import (
+    BAD_PARAMETERS,
+    EMPTY_BODY,
+    InvalidRequest,
+    decide,
+    parse,
+    validate_key,
+)
 from payment_provider.store import KeyReused, PaymentLedger
-from servicekit.db import Database
+from servicekit.db import POOL_METRICS, Database
 from servicekit.metrics import HttpMetrics
 from servicekit.server import Lifecycle
 from servicekit.web import (
     WsgiApp,
+    bearer_token_matches,
     create_app,
     fail,
     header,
     instrument,
+    query_integer,
     read_json_body,
     respond,
 )
@@ -33,27 +41,30 @@ MAX_LIST = 10_000
 class Service:
     wsgi: WsgiApp
     lifecycle: Lifecycle
+    metrics: HttpMetrics
     ledger: PaymentLedger
 
 
 def build(config: Config, rng: random.Random | None = None) -> Service:
-    ledger = PaymentLedger(Database(config.database.url, pool_size=config.database.pool_size))
+    ledger = PaymentLedger(
+        Database(
+            config.database.url,
+            pool_size=config.database.pool_size,
+            connect_timeout=config.database.timeout_seconds,
+        )
+    )
     rng = rng or random.Random()
     lifecycle = Lifecycle()
     metrics = HttpMetrics()
+    metrics.gauges_at_scrape(ledger.db.pool_stats, POOL_METRICS)
     payments = metrics.counter("payments_total", "Charge requests by outcome.", ["outcome"])
     app = create_app(
-        metrics,
         is_ready=lambda: not lifecycle.draining.is_set() and ledger.db.ping(),
         max_body_bytes=config.server.max_body_bytes,
     )
-    expected_auth = f"Bearer {config.token}".encode()
 
     def authorise() -> None:
-        if not config.token:
-            return
-        given = (header("Authorization") or "").encode("latin-1")
-        if not hmac.compare_digest(given, expected_auth):
+        if not bearer_token_matches(config.token):
             payments.labels("unauthorised").inc()
             raise fail(401, "Missing or invalid bearer token")
 
@@ -61,11 +72,14 @@ def build(config: Config, rng: random.Random | None = None) -> Service:
     def pay() -> str:
         authorise()
         try:
-            request = parse(read_json_body(config.server.max_body_bytes))
+            body = read_json_body(
+                config.server.max_body_bytes, empty=EMPTY_BODY, invalid=BAD_PARAMETERS
+            )
+            request = parse(body)
             key = validate_key(header("Idempotency-Key"))
         except InvalidRequest as error:
             payments.labels("invalid").inc()
-            raise fail(400, str(error)) from None
+            raise fail(400, error.message, error.detail) from None
         try:
             answer, replayed = ledger.record(
                 key, request, decide(request, config.failure_rate, rng)
@@ -81,13 +95,13 @@ def build(config: Config, rng: random.Random | None = None) -> Service:
 
     @app.get("/payments")
     def list_payments() -> str:
-        raw_limit = bottle.request.query.get("limit", "1000")
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIST:
-            raise fail(400, f"limit must be an integer from 1 to {MAX_LIST}")
-        return respond(ledger.list(bottle.request.query.get("id") or None, int(raw_limit)))
+        authorise()
+        limit = query_integer("limit", 1000, minimum=1, maximum=MAX_LIST)
+        return respond(ledger.list(bottle.request.query.get("id") or None, limit))
 
     @app.get("/payments/summary")
     def summary() -> str:
+        authorise()
         return respond(ledger.summary())
 
-    return Service(instrument(app, metrics, lifecycle.in_flight), lifecycle, ledger)
+    return Service(instrument(app, metrics, lifecycle.in_flight), lifecycle, metrics, ledger)

@@ -36,16 +36,24 @@ class DatabaseUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Migration:
-    """One schema step. `sql` may use {money} and {timestamp}, filled in per dialect."""
+    """One schema step. Statements may use {money}, {timestamp} and {epoch}, filled in per
+    dialect; `postgresql` and `sqlite` hold what only one dialect runs, after `statements`."""
 
     version: int
     statements: tuple[str, ...]
+    postgresql: tuple[str, ...] = ()
+    sqlite: tuple[str, ...] = ()
 
 
 _TYPES = {
     # SQLite's NUMERIC affinity would turn 12.15 into a float; TEXT keeps it exact.
-    "sqlite": {"money": "TEXT", "timestamp": "TEXT"},
-    "postgresql": {"money": "NUMERIC(12, 2)", "timestamp": "TIMESTAMPTZ"},
+    # Epoch seconds (a float) for times the app compares: one meaning in both dialects.
+    "sqlite": {"money": "TEXT", "timestamp": "TEXT", "epoch": "REAL"},
+    "postgresql": {
+        "money": "NUMERIC(12, 2)",
+        "timestamp": "TIMESTAMPTZ",
+        "epoch": "DOUBLE PRECISION",
+    },
 }
 
 
@@ -73,9 +81,9 @@ class Database:
             self._sqlite_path = url.removeprefix("sqlite:///")
             self._local = threading.local()
         else:
-            raise ConfigError(
-                f"DATABASE_URL must start with sqlite:/// or postgresql://, got {url!r}"
-            )
+            # Only the scheme: the rest of a database URL may hold its password.
+            raise ConfigError("DATABASE_URL must start with sqlite:/// or postgresql://")
+        self._timeout = connect_timeout
 
     def close(self) -> None:
         if self.dialect == "postgresql":
@@ -101,9 +109,19 @@ class Database:
 
     @contextmanager
     def _sqlite_transaction(self, write: bool) -> Iterator[Cursor]:
+        try:
+            with self._sqlite_locked_transaction(write) as cursor:
+                yield cursor
+        except sqlite3.OperationalError as error:
+            # "database is locked": another writer held it for longer than the timeout.
+            if "locked" not in str(error) and "busy" not in str(error):
+                raise
+            raise DatabaseUnavailable(f"SQLite is busy: {error}") from None
+
+    @contextmanager
+    def _sqlite_locked_transaction(self, write: bool) -> Iterator[Cursor]:
         connection = self._sqlite_connection()
-        # IMMEDIATE takes the write lock up front, which is how SQLite serialises pay runs
-        # (PostgreSQL uses row locks instead).
+        # IMMEDIATE takes the write lock up front, so writers queue instead of deadlocking.
         connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         try:
             yield _SqliteCursor(connection.cursor())
@@ -116,12 +134,27 @@ class Database:
         connection = getattr(self._local, "connection", None)
         if connection is None:
             connection = sqlite3.connect(
-                self._sqlite_path, timeout=30, isolation_level=None, check_same_thread=False
+                self._sqlite_path,
+                timeout=self._timeout,
+                isolation_level=None,
+                check_same_thread=False,
             )
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA foreign_keys=ON")
             self._local.connection = connection
         return connection
+
+    def pool_stats(self) -> dict[str, float]:
+        """The PostgreSQL pool's size and use, for metrics (SQLite has no pool)."""
+        if self.dialect != "postgresql":
+            return {}
+        stats = self._pool.get_stats()
+        return {
+            "db_pool_size": stats.get("pool_size", 0),
+            "db_pool_available": stats.get("pool_available", 0),
+            "db_pool_max": stats.get("pool_max", 0),
+            "db_pool_requests_waiting": stats.get("requests_waiting", 0),
+        }
 
     def ping(self) -> bool:
         try:
@@ -163,7 +196,7 @@ class Database:
             for migration in sorted(migrations, key=lambda m: m.version):
                 if migration.version in done:
                     continue
-                for statement in migration.statements:
+                for statement in (*migration.statements, *getattr(migration, self.dialect)):
                     cursor.execute(statement.format(**types))
                 cursor.execute(
                     "INSERT INTO schema_migrations (version) VALUES (%s)", (migration.version,)
@@ -172,6 +205,14 @@ class Database:
         if applied:
             log.info("schema migrated", extra={"schema": name, "versions": applied})
         return applied
+
+
+POOL_METRICS = {
+    "db_pool_size": "Connections the pool holds now.",
+    "db_pool_available": "Idle connections in the pool.",
+    "db_pool_max": "The most connections the pool may open (DATABASE_POOL_SIZE).",
+    "db_pool_requests_waiting": "Requests waiting for a connection.",
+}
 
 
 class _SqliteCursor:

@@ -2,6 +2,7 @@
 
 import logging
 import sys
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -17,6 +18,20 @@ class DatabaseSettings:
     url: str
     pool_size: int
     wait_seconds: float
+    timeout_seconds: float
+
+    def __repr__(self) -> str:
+        # The URL may carry the password: never print it whole.
+        return f"DatabaseSettings(url={redact(self.url)!r}, pool_size={self.pool_size})"
+
+
+def redact(url: str) -> str:
+    """A URL with any password replaced, fit for logs and errors."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:***@{netloc}"))
 
 
 def log_level(env: Mapping[str, str]) -> str:
@@ -26,7 +41,7 @@ def log_level(env: Mapping[str, str]) -> str:
     return level
 
 
-def server(env: Mapping[str, str], default_port: int) -> ServerSettings:
+def server(env: Mapping[str, str], default_port: int, metrics_port: int) -> ServerSettings:
     return ServerSettings(
         host=settings.text(env, "HOST", "0.0.0.0"),
         port=settings.integer(env, "PORT", default_port, minimum=1),
@@ -34,14 +49,32 @@ def server(env: Mapping[str, str], default_port: int) -> ServerSettings:
         max_body_bytes=settings.integer(env, "MAX_BODY_BYTES", 64 * 1024, minimum=1024),
         drain_seconds=settings.number(env, "SHUTDOWN_DRAIN_SECONDS", 0.0),
         shutdown_timeout_seconds=settings.number(env, "SHUTDOWN_TIMEOUT_SECONDS", 20.0),
+        metrics_port=settings.integer(env, "METRICS_PORT", metrics_port, minimum=1),
     )
 
 
-def database(env: Mapping[str, str], default_url: str) -> DatabaseSettings:
+DATABASE_SCHEMES = ("sqlite:///", "postgresql://", "postgres://")
+
+
+def database(env: Mapping[str, str], default_url: str, *, threads: int) -> DatabaseSettings:
+    """Every request thread may hold a connection, so the pool is at least THREADS (its
+    default): a smaller one makes requests queue for a connection behind each other."""
+    url = settings.text(env, "DATABASE_URL", default_url)
+    if not url.startswith(DATABASE_SCHEMES):
+        scheme = url.split(":", 1)[0][:20] if ":" in url else "none"
+        raise settings.ConfigError(
+            f"DATABASE_URL must start with sqlite:/// or postgresql://, got scheme {scheme!r}"
+        )
+    pool_size = settings.integer(env, "DATABASE_POOL_SIZE", threads, minimum=1)
+    if pool_size < threads:
+        raise settings.ConfigError(
+            f"DATABASE_POOL_SIZE must be at least THREADS ({threads}), got {pool_size}"
+        )
     return DatabaseSettings(
-        url=settings.text(env, "DATABASE_URL", default_url),
-        pool_size=settings.integer(env, "DATABASE_POOL_SIZE", 8, minimum=1),
+        url=url,
+        pool_size=pool_size,
         wait_seconds=settings.number(env, "DATABASE_WAIT_SECONDS", 60.0),
+        timeout_seconds=settings.number(env, "DATABASE_TIMEOUT_SECONDS", 5.0, positive=True),
     )
 
 

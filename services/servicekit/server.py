@@ -8,7 +8,9 @@ import threading
 import time
 from dataclasses import dataclass
 
+import prometheus_client
 import waitress
+from prometheus_client import CollectorRegistry
 
 from servicekit.web import InFlight, WsgiApp
 
@@ -26,6 +28,7 @@ class ServerSettings:
     max_body_bytes: int
     drain_seconds: float
     shutdown_timeout_seconds: float
+    metrics_port: int
 
 
 class Lifecycle:
@@ -36,7 +39,13 @@ class Lifecycle:
         self.in_flight = InFlight()
 
 
-def serve(app: WsgiApp, settings: ServerSettings, lifecycle: Lifecycle) -> None:
+def serve(
+    app: WsgiApp, settings: ServerSettings, lifecycle: Lifecycle, metrics: CollectorRegistry
+) -> None:
+    # /metrics has a port of its own, which the Ingress never routes: only the cluster's
+    # scrapers reach it, so public callers cannot read the service's internals.
+    prometheus_client.start_http_server(settings.metrics_port, settings.host, metrics)
+    log.info("metrics listening", extra={"port": settings.metrics_port})
     server = waitress.create_server(
         app,
         host=settings.host,

@@ -1,5 +1,6 @@
 """Typed reads of environment variables, failing fast with a message that names the variable."""
 
+import math
 import os
 from collections.abc import Mapping
 
@@ -10,6 +11,16 @@ class ConfigError(ValueError):
 
 def text(env: Mapping[str, str], name: str, default: str) -> str:
     return env.get(name, default).strip()
+
+
+def flag(env: Mapping[str, str], name: str) -> bool:
+    """An opt-in switch: true/false (also 1/0, yes/no); unset is false."""
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "false", "0", "no"):
+        return False
+    if raw in ("true", "1", "yes"):
+        return True
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
 def integer(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
@@ -32,7 +43,9 @@ def number(
     *,
     minimum: float = 0.0,
     maximum: float | None = None,
+    positive: bool = False,
 ) -> float:
+    """A finite number in [minimum, maximum]; above zero too when `positive` (timeouts)."""
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -40,8 +53,14 @@ def number(
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value != value or value < minimum or (maximum is not None and value > maximum):
+    if (
+        not math.isfinite(value)
+        or value < minimum
+        or (maximum is not None and value > maximum)
+        or (positive and value <= 0)
+    ):
         bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        bound = f"a finite number {'> 0' if positive else bound}"
         raise ConfigError(f"{name} must be {bound}, got {raw!r}")
     return value
 

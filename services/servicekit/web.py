@@ -1,6 +1,7 @@
 """The HTTP plumbing both services share: JSON errors from one place, bounded JSON bodies,
 and a WSGI wrapper that logs, measures and counts requests in flight."""
 
+import hmac
 import json
 import logging
 import threading
@@ -12,7 +13,7 @@ from typing import Any
 import bottle
 
 from servicekit.db import DatabaseUnavailable
-from servicekit.metrics import CONTENT_TYPE_LATEST, HttpMetrics
+from servicekit.metrics import HttpMetrics
 
 log = logging.getLogger("http")
 
@@ -37,9 +38,40 @@ def respond(body: Any, status: int = 200) -> str:
     return to_json(body)
 
 
-def fail(status: int, message: str) -> bottle.HTTPError:
-    """An error for the client; raise it, and the app's error handler renders it as JSON."""
-    return bottle.HTTPError(status, message)
+class ClientError(bottle.HTTPError):
+    """An error for the client, rendered as `{"error": message, "detail": detail}`."""
+
+    def __init__(self, status: int, message: str, detail: str | None = None) -> None:
+        super().__init__(status, message)
+        self.detail = detail
+
+
+def fail(status: int, message: str, detail: str | None = None) -> bottle.HTTPError:
+    """An error for the client; raise it, and the app's error handler renders it as JSON.
+    `message` is the stable text clients compare; `detail`, when given, says more."""
+    return ClientError(status, message, detail)
+
+
+def query_integer(name: str, default: int | None, *, minimum: int, maximum: int) -> Any:
+    """An integer query parameter, or a 400. ASCII digits only: str.isdigit accepts '²'."""
+    raw = bottle.request.query.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 20) or not (
+        minimum <= int(raw) <= maximum
+    ):
+        raise fail(400, f"{name} must be an integer from {minimum} to {maximum}")
+    return int(raw)
+
+
+def query_cursor(name: str) -> str:
+    """A keyset cursor (a previous page's last id): printable ASCII, as every id issued is.
+    Anything else could sort differently in the database than in the client, and repeat a
+    page forever."""
+    raw = bottle.request.query.get(name, "")
+    if not (raw.isascii() and raw.isprintable()) or len(raw) > 1000:
+        raise fail(400, f"{name} must be an id from a previous page (printable ASCII)")
+    return raw
 
 
 def header(name: str) -> str | None:
@@ -48,23 +80,34 @@ def header(name: str) -> str | None:
     return bottle.request.environ.get("HTTP_" + name.upper().replace("-", "_"))
 
 
-def read_json_body(max_bytes: int) -> Any:
-    """The request body parsed as JSON, or a 4xx that says what is wrong with it. (Bodies over
-    the limit were refused before the route ran.)"""
+def bearer_token_matches(token: str) -> bool:
+    """Whether the request carries `Authorization: Bearer <token>`; always, when no token is
+    configured (the caller decided that is allowed). Compared in constant time."""
+    if not token:
+        return True
+    given = (header("Authorization") or "").encode("latin-1", errors="replace")
+    return hmac.compare_digest(given, f"Bearer {token}".encode())
+
+
+def read_json_body(max_bytes: int, *, empty: str, invalid: str) -> Any:
+    """The request body parsed as JSON, or a 400 with the `empty` or `invalid` message (the
+    caller's stable texts) and a detail. (Bodies over the limit were refused before the route
+    ran.)"""
     raw = bottle.request.body.read(max_bytes + 1) if bottle.request.content_length > 0 else b""
     if not raw.strip():
-        raise fail(400, "Please send a request body")
+        raise fail(400, empty, "Please send a JSON request body")
     try:
         return json.loads(raw, parse_float=Decimal)
     except (ValueError, UnicodeDecodeError) as error:
-        raise fail(400, f"Invalid JSON: {error}") from None
+        raise fail(400, invalid, f"Invalid JSON: {error}") from None
+    except RecursionError:
+        raise fail(400, invalid, "Invalid JSON: nested too deeply") from None
 
 
-def create_app(
-    metrics: HttpMetrics, is_ready: Callable[[], bool], max_body_bytes: int
-) -> bottle.Bottle:
+def create_app(is_ready: Callable[[], bool], max_body_bytes: int) -> bottle.Bottle:
     """A Bottle app with JSON errors, a crash guard, a bound on request bodies, and the
-    liveness, readiness and metrics endpoints every service exposes."""
+    liveness and readiness endpoints every service exposes. (Metrics have their own port:
+    servicekit.server.)"""
     app = bottle.Bottle(catchall=True, autojson=False)
     app.default_error_handler = _render_error  # type: ignore[method-assign]
     app.install(_crash_guard)
@@ -89,11 +132,6 @@ def create_app(
             raise fail(503, "not ready")
         return respond({"status": "ready"})
 
-    @app.get("/metrics")
-    def prometheus() -> bytes:
-        bottle.response.content_type = CONTENT_TYPE_LATEST
-        return metrics.render()
-
     return app
 
 
@@ -106,7 +144,8 @@ def _refuse_nul_characters() -> None:
 
 def _render_error(error: bottle.HTTPError) -> str:
     bottle.response.content_type = "application/json"
-    return to_json({"error": error.body})
+    detail = getattr(error, "detail", None)
+    return to_json({"error": error.body, "detail": detail} if detail else {"error": error.body})
 
 
 def _crash_guard(callback: Callable) -> Callable:
@@ -165,6 +204,7 @@ def instrument(app: bottle.Bottle, metrics: HttpMetrics, in_flight: InFlight) ->
         route = environ.get("bottle.route")
         template = route.rule if route is not None else "unmatched"
         method = environ.get("REQUEST_METHOD", "")
+        method = method if method in _METHODS else "OTHER"  # a label per made-up method is a DoS
         status = seen.get("status", "000")
         metrics.requests.labels(method, template, status).inc()
         metrics.latency.labels(method, template).observe(elapsed)
@@ -183,5 +223,7 @@ def instrument(app: bottle.Bottle, metrics: HttpMetrics, in_flight: InFlight) ->
     return wsgi
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 # Probes and scrapes arrive every few seconds; logging each would drown the real traffic.
-_QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+_QUIET_ROUTES = frozenset({"/healthz", "/readyz"})

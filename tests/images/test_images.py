@@ -47,6 +47,8 @@ def test_image_runs_as_uid_10001_on_a_read_only_root_and_answers_healthz(
         # The only writable place: SQLite's file, as an emptyDir would be in the cluster.
         "--tmpfs", "/tmp:rw,noexec,nosuid,size=16m",
         "--env", f"DATABASE_URL=sqlite:////tmp/{package}.db",
+        # payment-provider refuses to start without a token unless told this is on purpose.
+        "--env", "PAYMENT_PROVIDER_ALLOW_NO_TOKEN=true",
         "--publish", f"127.0.0.1::{PORTS[package]}",
         ref,
     )  # fmt: skip

@@ -2,7 +2,9 @@
 
 import json
 import socket
+import sqlite3
 import time
+from http.client import HTTPConnection
 from pathlib import Path
 
 import pytest
@@ -13,31 +15,74 @@ from tests.support import ServiceProcess, http, wait_until
 AUTH = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
 
 
+EMPTY = "empty body request"
+
+
+class _AnyText(str):
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and bool(other)
+
+    __hash__ = str.__hash__
+
+
+ANY_DETAIL = _AnyText()
+BAD = "failed to process payment request parameters"
+
+
 @pytest.mark.parametrize(
-    ("body", "message"),
+    ("body", "error", "detail"),
     [
-        (b"", "Please send a request body"),
-        (b"{not json", "Invalid JSON"),
-        (b"[1, 2]", "must be a JSON object"),
-        (b"{}", "Missing required field(s): id, value, currency"),
-        (b'{"id": "I1", "value": 5}', "Missing required field(s): currency"),
-        (b'{"id": 7, "value": 5, "currency": "EUR"}', "'id' must be a string"),
-        (b'{"id": "I1", "value": "5", "currency": "EUR"}', "'value' must be a number"),
-        (b'{"id": "I1", "value": true, "currency": "EUR"}', "'value' must be a number"),
-        (b'{"id": "I1", "value": -3, "currency": "EUR"}', "positive amount"),
-        (b'{"id": "I1", "value": 1.001, "currency": "EUR"}', "at most 2 decimals"),
-        (b'{"id": "I1", "value": 1e400, "currency": "EUR"}', "positive amount"),
-        (b'{"id": "I1", "value": 5, "currency": "EURO"}', "ISO 4217"),
-        (b"\xff\xfe", "Invalid JSON"),
+        (b"", EMPTY, "request body"),
+        (b"  ", EMPTY, "request body"),
+        (b"{not json", BAD, "Invalid JSON"),
+        (b"[" * 5000, BAD, "nested too deeply"),
+        (b"[1, 2]", BAD, "must be a JSON object"),
+        (b"{}", "could not retrieve payment id", "'id'"),
+        (b'{"id": "", "value": 5, "currency": "EUR"}', "could not retrieve payment id", "'id'"),
+        (b'{"id": "I1", "currency": "EUR"}', "could not retrieve payment value", "'value'"),
+        (b'{"id": "I1", "value": 0, "currency": "EUR"}', "could not retrieve payment value", ""),
+        (b'{"id": "I1", "value": 5}', "could not retrieve payment currency", "'currency'"),
+        (b'{"id": 7, "value": 5, "currency": "EUR"}', BAD, "'id' must be a string"),
+        (b'{"id": "I1", "value": "5", "currency": "EUR"}', BAD, "'value' must be a number"),
+        (b'{"id": "I1", "value": true, "currency": "EUR"}', BAD, "'value' must be a number"),
+        (b'{"id": "I1", "value": -3, "currency": "EUR"}', BAD, "positive amount"),
+        (b'{"id": "I1", "value": 1.001, "currency": "EUR"}', BAD, "at most 2 decimals"),
+        (b'{"id": "I1", "value": 1e400, "currency": "EUR"}', BAD, "positive amount"),
+        (b'{"id": "I1", "value": 5, "currency": "EURO"}', BAD, "ISO 4217"),
+        ('{"id": "I1", "value": 5, "currency": "\u00c9UR"}'.encode(), BAD, "ISO 4217"),
+        (b"\xff\xfe", BAD, "Invalid JSON"),
     ],
 )
-def test_malformed_charge_requests_get_400_with_a_clear_message(
-    provider: ServiceProcess, body: bytes, message: str
+def test_malformed_charge_requests_get_the_original_providers_400_texts(
+    provider: ServiceProcess, body: bytes, error: str, detail: str
 ) -> None:
     reply = http("POST", f"{provider.url}/payments/pay", body, AUTH)
     assert reply.status == 400
-    assert message in reply.body["error"]
-    assert http("GET", f"{provider.url}/payments/summary").body["charged"] == 0
+    assert reply.body["error"] == error
+    assert detail in reply.body["detail"]
+    assert charges(provider) == 0
+
+
+def charges(provider: ServiceProcess) -> int:
+    return http("GET", f"{provider.url}/payments/summary", headers=AUTH).body["charged"]
+
+
+def test_amounts_are_one_payment_however_many_decimals_they_are_written_with(
+    provider: ServiceProcess,
+) -> None:
+    headers = {**AUTH, "Idempotency-Key": "same-amount"}
+    answers = [
+        http(
+            "POST",
+            f"{provider.url}/payments/pay",
+            f'{{"id":"D","value":{v},"currency":"EUR"}}',
+            headers,
+        )
+        for v in ("10", "10.0", "10.00")
+    ]
+    assert [a.status for a in answers] == [200, 200, 200]
+    assert len({a.body["transactionId"] for a in answers}) == 1
+    assert charges(provider) == 1
 
 
 def test_oversized_bodies_get_413_from_both_services(
@@ -47,7 +92,7 @@ def test_oversized_bodies_get_413_from_both_services(
     for url in (f"{provider.url}/payments/pay", f"{invoice_app.url}/invoices/pay"):
         reply = http("POST", url, huge, AUTH)
         assert reply.status == 413, url
-    assert http("GET", f"{provider.url}/payments/summary").body["charged"] == 0
+    assert charges(provider) == 0
 
 
 def test_same_idempotency_key_replays_the_answer_without_charging_again(
@@ -61,11 +106,11 @@ def test_same_idempotency_key_replays_the_answer_without_charging_again(
     assert first.status == again.status == 200
     assert again.body == first.body
     assert again.headers.get("Idempotent-Replayed") == "true"
-    assert http("GET", f"{provider.url}/payments/summary").body["charged"] == 1
+    assert charges(provider) == 1
     reused = http("POST", f"{provider.url}/payments/pay", {**charge, "value": 1}, headers)
     assert reused.status == 409
     assert "different payment" in reused.body["error"]
-    listed = http("GET", f"{provider.url}/payments?id=X1").body
+    listed = http("GET", f"{provider.url}/payments?id=X1", headers=AUTH).body
     assert [p["transactionId"] for p in listed] == [first.body["transactionId"]]
 
 
@@ -101,16 +146,45 @@ def test_pagination_walks_every_invoice(invoice_app: ServiceProcess) -> None:
     assert [i["InvoiceId"] for i in first + rest] == ["I1", "I2", "I3"]
 
 
-def test_metrics_count_requests_and_payments(
+def metric(text: str, name: str) -> float:
+    """The value of an unlabelled (or fully spelled-out) sample in Prometheus text."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name} not in the metrics")
+
+
+def test_metrics_count_requests_payments_runs_and_the_backlog(
     invoice_app: ServiceProcess, provider: ServiceProcess
 ) -> None:
+    before = http("GET", f"{invoice_app.metrics_url}/metrics").body
+    assert metric(before, "invoices_pending") == 3
+    assert metric(before, "invoices_oldest_pending_age_seconds") > 0
     http("POST", f"{invoice_app.url}/invoices/pay")
-    app_metrics = http("GET", f"{invoice_app.url}/metrics").body
-    assert 'invoice_payments_total{outcome="paid"} 3.0' in app_metrics
-    assert 'http_requests_total{method="POST",route="/invoices/pay",status="200"} 1.0' in (
-        app_metrics
+    app_metrics = http("GET", f"{invoice_app.metrics_url}/metrics").body
+    assert metric(app_metrics, 'invoice_payments_total{outcome="paid"}') == 3
+    assert metric(app_metrics, 'invoice_pay_runs_total{outcome="complete"}') == 1
+    assert (
+        metric(app_metrics, 'http_requests_total{method="POST",route="/invoices/pay",status="200"}')
+        == 1
     )
-    assert 'payments_total{outcome="charged"} 3.0' in http("GET", f"{provider.url}/metrics").body
+    assert metric(app_metrics, "invoices_pending") == 0
+    assert metric(app_metrics, "invoices_oldest_pending_age_seconds") == 0
+    provider_metrics = http("GET", f"{provider.metrics_url}/metrics").body
+    assert metric(provider_metrics, 'payments_total{outcome="charged"}') == 3
+    for text in (app_metrics, provider_metrics):
+        assert metric(text, "process_resident_memory_bytes") > 0
+        assert "python_info{" in text
+        assert metric(text, "db_pool_max") == 8
+        assert metric(text, "db_pool_size") >= 1
+
+
+def test_metrics_are_served_only_on_their_own_port(
+    invoice_app: ServiceProcess, provider: ServiceProcess
+) -> None:
+    for service in (invoice_app, provider):
+        assert http("GET", f"{service.url}/metrics").status == 404
+        assert "http_requests_total" in http("GET", f"{service.metrics_url}/metrics").body
 
 
 def test_sigterm_reports_not_ready_then_exits_zero(start: Starter, database_url: str) -> None:
@@ -128,9 +202,123 @@ def test_sigterm_reports_not_ready_then_exits_zero(start: Starter, database_url:
     idle.close()
 
 
-def test_bad_configuration_fails_fast_with_the_variable_named(tmp_path: Path) -> None:
-    service = ServiceProcess("payment_provider", {"FAILURE_RATE": "2"}, tmp_path / "bad.log")
+@pytest.mark.parametrize(
+    ("module", "env", "line"),
+    [
+        (
+            "payment_provider",
+            {"FAILURE_RATE": "2", "PAYMENT_PROVIDER_TOKEN": "t"},
+            "FAILURE_RATE must be a finite number",
+        ),
+        (
+            "payment_provider",
+            {"PAYMENT_PROVIDER_TOKEN": ""},
+            "PAYMENT_PROVIDER_TOKEN is empty: set it, or set PAYMENT_PROVIDER_ALLOW_NO_TOKEN=true",
+        ),
+        ("invoice_app", {"PAYMENT_TIMEOUT_SECONDS": "inf"}, "PAYMENT_TIMEOUT_SECONDS must be"),
+        ("invoice_app", {"PAYMENT_TIMEOUT_SECONDS": "0"}, "PAYMENT_TIMEOUT_SECONDS must be"),
+        (
+            "invoice_app",
+            {"THREADS": "8", "DATABASE_POOL_SIZE": "2"},
+            "DATABASE_POOL_SIZE must be at least THREADS (8), got 2",
+        ),
+        (
+            "payment_provider",
+            {"DATABASE_URL": "mysql://app:s3cret@db/x"},
+            "DATABASE_URL must start with sqlite:/// or postgresql://",
+        ),
+    ],
+)
+def test_bad_configuration_fails_fast_with_one_line_naming_the_variable(
+    tmp_path: Path, module: str, env: dict, line: str
+) -> None:
+    log = tmp_path / "bad.log"
+    service = ServiceProcess(module, env, log)
     service.start(wait_ready=False)
     assert service.process is not None
     assert service.process.wait(30) == 2
-    assert "FAILURE_RATE must be between 0.0 and 1.0" in (tmp_path / "bad.log").read_text()
+    output = log.read_text().strip()
+    assert line in output
+    assert len(output.splitlines()) == 1, output
+    assert "Traceback" not in output
+    assert "s3cret" not in output
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/invoices?limit=%B2",
+        "/invoices?limit=%C2%B2",
+        "/rest/v1/invoices?limit=%B2",
+        "/rest/v1/invoices?after=%B2",
+        "/invoices?after=%C3%A9",
+        "/invoices?after=%E2%80%8B",
+        "/invoices?after=%B2",
+    ],
+)
+def test_non_ascii_numbers_and_cursors_get_400(invoice_app: ServiceProcess, path: str) -> None:
+    reply = http("GET", f"{invoice_app.url}{path}")
+    assert reply.status == 400, reply.body
+    assert "after" in reply.body["error"] or "limit" in reply.body["error"]
+
+
+def test_non_ascii_limit_on_the_ledger_gets_400(provider: ServiceProcess) -> None:
+    reply = http("GET", f"{provider.url}/payments?limit=%B2", headers=AUTH)
+    assert reply.status == 400
+    assert "limit must be an integer" in reply.body["error"]
+
+
+def test_unknown_http_methods_get_405_and_one_metric_label(invoice_app: ServiceProcess) -> None:
+    for method in ("FOO", "BREW", "PROPFIND"):
+        reply = http(method, f"{invoice_app.url}/invoices")
+        assert reply.status == 405
+        assert reply.body["error"]
+    metrics = http("GET", f"{invoice_app.metrics_url}/metrics").body
+    assert 'http_requests_total{method="OTHER",route="unmatched",status="405"} 3.0' in metrics
+    assert "FOO" not in metrics
+    assert "BREW" not in metrics
+
+
+def send_chunked(port: int, path: str, body: bytes) -> tuple[int, dict]:
+    connection = HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.putrequest("POST", path)
+    for name, value in {**AUTH, "Transfer-Encoding": "chunked"}.items():
+        connection.putheader(name, value)
+    connection.endheaders()
+    chunks = [body[n : n + 4096] for n in range(0, len(body), 4096)]
+    connection.send(b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n")
+    reply = connection.getresponse()
+    return reply.status, json.loads(reply.read())
+
+
+def test_chunked_request_bodies_are_read_and_bounded_like_any_other(
+    provider: ServiceProcess,
+) -> None:
+    """waitress de-chunks bodies before the app sees them (and answers an unknown
+    Transfer-Encoding with its own 501, as RFC 9112 says): the same rules then apply."""
+    url = "/payments/pay"
+    assert send_chunked(provider.port, url, b"") == (
+        400,
+        {"error": "empty body request", "detail": ANY_DETAIL},
+    )
+    status, answer = send_chunked(provider.port, url, b"[" * 5000)
+    assert (status, answer["error"]) == (400, BAD)
+    status, answer = send_chunked(provider.port, url, b"[" + b" " * 200_000 + b"]")
+    assert status == 413, answer
+    status, answer = send_chunked(provider.port, url, b'{"id":"CH1","value":5,"currency":"EUR"}')
+    assert (status, answer["id"]) == (200, "CH1")
+    assert charges(provider) == 1
+
+
+def test_sqlite_busy_beyond_the_timeout_is_a_503(start: Starter, tmp_path: Path) -> None:
+    path = tmp_path / "busy.db"
+    app = start("invoice_app", database_url=f"sqlite:///{path}", database_timeout_seconds="0.3")
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        reply = http("POST", f"{app.url}/invoices/pay")
+        assert reply.status == 503, reply.body
+        assert "Database unavailable" in reply.body["error"]
+    finally:
+        writer.execute("ROLLBACK")
+    assert http("POST", f"{app.url}/invoices/pay").status == 200

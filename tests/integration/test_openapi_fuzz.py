@@ -24,7 +24,11 @@ def running(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) 
     logs = tmp_path_factory.mktemp("fuzz")
     provider = ServiceProcess(
         "payment_provider",
-        {"DATABASE_URL": postgres.create_database("fuzz_provider"), "FAILURE_RATE": "0"},
+        {
+            "DATABASE_URL": postgres.create_database("fuzz_provider"),
+            "FAILURE_RATE": "0",
+            "PAYMENT_PROVIDER_ALLOW_NO_TOKEN": "true",
+        },
         logs / "payment_provider.log",
     ).start()
     app = ServiceProcess(

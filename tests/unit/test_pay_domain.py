@@ -1,13 +1,22 @@
 """The pay rules, against the real store on a SQLite file and a scripted provider."""
 
 import threading
+import time
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from invoice_app.domain import ChargeResult, Invoice, Outcome, Status, pay_pending
+from invoice_app.domain import (
+    ChargeResult,
+    Invoice,
+    Outcome,
+    RunLimits,
+    Status,
+    Stop,
+    pay_pending,
+)
 from invoice_app.store import InvoiceStore
 from servicekit.db import Database
 
@@ -62,6 +71,7 @@ def test_declined_charge_leaves_invoice_unpaid_and_next_run_uses_a_new_key(
     provider = ScriptedProvider({"I2": [Outcome.DECLINED]})
     report = pay(store, provider)
     assert report["unpaid"] == [{"InvoiceId": "I2", "Outcome": "declined", "Reason": "declined"}]
+    assert report["unpaidCount"] == 1
     assert statuses(store)["I2"] is Status.PENDING
 
     pay(store, provider)
@@ -119,7 +129,9 @@ def test_one_run_visits_each_pending_invoice_once(store: InvoiceStore) -> None:
     assert len(provider.keys) == 28
 
 
-def test_a_failure_while_settling_rolls_the_whole_batch_back(store: InvoiceStore) -> None:
+def test_a_failure_while_settling_rolls_the_batch_back_and_its_leases_lapse(
+    store: InvoiceStore,
+) -> None:
     provider = ScriptedProvider()
 
     class Boom(Exception):
@@ -127,11 +139,103 @@ def test_a_failure_while_settling_rolls_the_whole_batch_back(store: InvoiceStore
 
     original = store._write
 
-    def failing_write(cursor, settlement) -> None:
-        original(cursor, settlement)
+    def failing_write(cursor, owner, settlement) -> None:
+        original(cursor, owner, settlement)
         raise Boom
 
     store._write = failing_write  # type: ignore[method-assign]
+    limits = RunLimits(lease_seconds=1.0)
     with pytest.raises(Boom):
-        pay(store, provider, batch_size=10)
+        pay_pending(store, provider.charge, batch_size=10, concurrency=1, limits=limits)
     assert set(statuses(store).values()) == {Status.PENDING}
+    store._write = original  # type: ignore[method-assign]
+
+    assert store.claim("another-run", "", 10, lease_until=time.time() + 60) == [], "still leased"
+    time.sleep(1.1)
+    again = pay_pending(store, provider.charge, batch_size=10, concurrency=1)
+    assert again.paid_count == 3, "an expired lease is claimed again"
+    assert Counter(provider.keys) == {f"invoice-I{n}-attempt-0": 2 for n in (1, 2, 3)}
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_run_starts_no_charge_after_its_deadline(store: InvoiceStore) -> None:
+    store.seed(20, prefix="D")
+    clock = FakeClock()
+    provider = ScriptedProvider()
+
+    def slow(invoice: Invoice) -> ChargeResult:
+        clock.now += 1.0  # each charge takes a second
+        return provider.charge(invoice)
+
+    report = pay_pending(
+        store,
+        slow,
+        batch_size=4,
+        concurrency=1,
+        limits=RunLimits(deadline_seconds=5.5),
+        clock=clock,
+    )
+    assert report.stopped is Stop.DEADLINE
+    assert report.paid_count == 6
+    assert len(provider.keys) == 6
+    assert {u["Outcome"] for u in report.unpaid} == {"skipped"}
+    assert store.claim("next-run", "", 100, time.time() + 60), "skipped invoices were released"
+    assert Counter(statuses(store).values())[Status.PAID] == 6
+
+
+def test_the_breaker_stops_the_run_after_n_unknown_outcomes_in_a_row(
+    store: InvoiceStore,
+) -> None:
+    store.seed(30, prefix="K")
+    provider = ScriptedProvider({i.id: [Outcome.UNKNOWN] for i in store.list_invoices()})
+    report = pay_pending(
+        store,
+        provider.charge,
+        batch_size=5,
+        concurrency=1,
+        limits=RunLimits(breaker_threshold=4),
+    )
+    assert report.stopped is Stop.BREAKER
+    assert len(provider.keys) == 4
+    assert report.paid_count == 0
+    assert set(statuses(store).values()) == {Status.PENDING}
+
+
+def test_a_definite_answer_closes_the_breaker(store: InvoiceStore) -> None:
+    unknown_every_other = {i.id: [Outcome.UNKNOWN] for i in store.list_invoices()[::2]}
+    report = pay_pending(
+        store,
+        ScriptedProvider(unknown_every_other).charge,
+        batch_size=5,
+        concurrency=1,
+        limits=RunLimits(breaker_threshold=2),
+    )
+    assert report.stopped is Stop.COMPLETE
+
+
+def test_the_report_is_bounded_but_counts_everything(store: InvoiceStore) -> None:
+    store.seed(50, prefix="R")
+    report = pay_pending(
+        store,
+        ScriptedProvider().charge,
+        batch_size=7,
+        concurrency=2,
+        limits=RunLimits(sample_size=5),
+    ).as_json()
+    assert report["paidCount"] == 53
+    assert len(report["paid"]) == 5
+    assert report["stopped"] == "complete"
+
+
+def test_a_leased_invoice_is_not_claimed_by_another_run(store: InvoiceStore) -> None:
+    mine = store.claim("run-a", "", 2, lease_until=time.time() + 60)
+    theirs = store.claim("run-b", "", 10, lease_until=time.time() + 60)
+    assert [i.id for i in mine] == ["I1", "I2"]
+    assert [i.id for i in theirs] == ["I3"]
