@@ -1,6 +1,8 @@
 """The deployed platform on the real local cluster, reached the way users reach it: the
 Ingress on 127.0.0.1, and kubectl. `make test` deploys it (site.yml) before this tier runs."""
 
+import base64
+import functools
 import json
 import os
 import time
@@ -17,9 +19,34 @@ HOST = os.environ.get("E2E_INGRESS_HOST", "invoices.localtest.me")
 NAMESPACES = ("invoices", "payments")
 
 
-def public(method: str, path: str, body: bytes | str | None = None, timeout: float = 300) -> Reply:
-    """A request through the Ingress, as a client outside the cluster sends it."""
-    return http(method, f"{INGRESS}{path}", body, {"Host": HOST}, timeout=timeout)
+@functools.cache
+def api_token() -> str:
+    """invoice-app's API token as deployed (prod sets one, dev leaves the pay routes open)."""
+    encoded = kubectl(
+        "get",
+        "secret",
+        "invoice-app-secrets",
+        "-n",
+        "invoices",
+        "-o",
+        "jsonpath={.data.INVOICE_APP_API_TOKEN}",
+    )
+    return base64.b64decode(encoded).decode() if encoded else ""
+
+
+def public(
+    method: str,
+    path: str,
+    body: bytes | str | None = None,
+    timeout: float = 300,
+    authorised: bool = True,
+) -> Reply:
+    """A request through the Ingress, as a client outside the cluster sends it; a POST carries
+    invoice-app's API token when the platform has one (and `authorised`)."""
+    headers = {"Host": HOST}
+    if method == "POST" and authorised and api_token():
+        headers["Authorization"] = f"Bearer {api_token()}"
+    return http(method, f"{INGRESS}{path}", body, headers, timeout=timeout)
 
 
 def pods(namespace: str, app: str) -> list[dict]:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.cluster.conftest import apply, kubectl
-from tests.e2e.conftest import NAMESPACES, in_invoice_app, in_pod_of, public
+from tests.e2e.conftest import NAMESPACES, api_token, in_invoice_app, in_pod_of, public
 
 PROVIDER = ("payment-provider.payments.svc.cluster.local", 8082)
 DATABASE = ("invoices-db.invoices.svc.cluster.local", 5432)
@@ -364,3 +364,28 @@ def test_nobody_but_the_cluster_admins_is_bound_to_cluster_admin() -> None:
         for s in b.get("subjects", [])
     }
     assert subjects <= {("Group", "system:masters")}, subjects
+
+
+def test_the_pay_routes_need_the_api_token_wherever_the_platform_sets_one() -> None:
+    """prod vaults an API token for invoice-app's pay routes; dev leaves them open for the
+    original exercise's client. Either way the deployed behaviour matches the configuration."""
+    for path in ("/invoices/pay", "/rest/v1/invoices/pay"):
+        anonymous = public("POST", path, authorised=False)
+        if api_token():
+            assert anonymous.status == 401, (path, anonymous)
+            assert isinstance(anonymous.body, dict), anonymous
+            assert anonymous.body.get("error"), anonymous
+            assert public("POST", path).status == 200, path
+        else:
+            assert anonymous.status == 200, (path, anonymous)
+
+
+def test_metrics_are_served_on_their_own_port_and_not_through_the_ingress() -> None:
+    reply = public("GET", "/metrics")
+    assert reply.status == 404, reply
+    # Positive control: the metrics are there, on the port the cluster reaches.
+    scrape = (
+        "import urllib.request;"
+        "print(urllib.request.urlopen('http://127.0.0.1:9091/metrics', timeout=10).read().decode())"
+    )
+    assert "invoices_pending" in in_invoice_app("-c", scrape)
