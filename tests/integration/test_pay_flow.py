@@ -50,6 +50,21 @@ def test_original_invoices_are_listed_with_their_wire_fields(invoice_app: Servic
     assert (listed["I3"]["Value"], listed["I3"]["Currency"]) == (66.13, "DKK")
 
 
+def test_the_original_exercise_flow_works_in_dev_list_pay_list_all_paid(
+    invoice_app: ServiceProcess,
+) -> None:
+    """As the original exercise's client does it: no token (dev leaves pay open), no body."""
+    before = invoices(invoice_app)
+    assert [(i["InvoiceId"], i["IsPaid"]) for i in before] == [
+        ("I1", False),
+        ("I2", False),
+        ("I3", False),
+    ]
+    reply = http("POST", f"{invoice_app.url}/invoices/pay")
+    assert reply.status == 200
+    assert all(i["IsPaid"] for i in invoices(invoice_app))
+
+
 def test_pay_all_pays_every_invoice_and_charges_each_once(
     invoice_app: ServiceProcess, provider: ServiceProcess
 ) -> None:
