@@ -236,7 +236,10 @@ def test_bad_configuration_fails_fast_with_one_line_naming_the_variable(
     service = ServiceProcess(module, env, log)
     service.start(wait_ready=False)
     assert service.process is not None
-    assert service.process.wait(30) == 2
+    try:
+        assert service.process.wait(30) == 2
+    finally:
+        service.kill()  # by pid, should it have started after all
     output = log.read_text().strip()
     assert line in output
     assert len(output.splitlines()) == 1, output

@@ -17,7 +17,10 @@ def test_provider_without_a_token_refuses_to_start(tmp_path: Path) -> None:
     provider = ServiceProcess("payment_provider", {"PAYMENT_PROVIDER_TOKEN": ""}, log)
     provider.start(wait_ready=False)
     assert provider.process is not None
-    assert provider.process.wait(30) == 2
+    try:
+        assert provider.process.wait(30) == 2
+    finally:
+        provider.kill()  # by pid, should it have started after all
     assert "PAYMENT_PROVIDER_TOKEN is empty" in log.read_text()
 
 
