@@ -1,15 +1,33 @@
 """Both services as real waitress processes on 127.0.0.1, against a real PostgreSQL."""
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import ServiceProcess
+from tests.support import SERVICES, ServiceProcess, http
 
 Starter = Callable[..., ServiceProcess]
 
 TOKEN = "integration-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def provider_summary(provider: ServiceProcess) -> dict:
+    """The provider's totals: charged, declined, and any payment id charged twice."""
+    return http("GET", f"{provider.url}/payments/summary", headers=AUTH).body
+
+
+def seed(database_url: str, count: int, prefix: str | None = None) -> None:
+    """Adds `count` pending invoices through the CLI, as `kubectl exec` does on the cluster."""
+    subprocess.run(
+        [sys.executable, "-m", "invoice_app", "seed", str(count)]
+        + (["--prefix", prefix] if prefix else []),
+        env={"PYTHONPATH": str(SERVICES), "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"},
+        check=True,
+    )
 
 
 @pytest.fixture

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import TOKEN, Starter
+from tests.integration.conftest import AUTH as PROVIDER_AUTH
+from tests.integration.conftest import Starter, provider_summary
 from tests.support import ServiceProcess, http, wait_until
 
-AUTH = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+AUTH = {**PROVIDER_AUTH, "Content-Type": "application/json"}
 
 
 EMPTY = "empty body request"
@@ -60,11 +61,7 @@ def test_malformed_charge_requests_get_the_original_providers_400_texts(
     assert reply.status == 400
     assert reply.body["error"] == error
     assert detail in reply.body["detail"]
-    assert charges(provider) == 0
-
-
-def charges(provider: ServiceProcess) -> int:
-    return http("GET", f"{provider.url}/payments/summary", headers=AUTH).body["charged"]
+    assert provider_summary(provider)["charged"] == 0
 
 
 def test_amounts_are_one_payment_however_many_decimals_they_are_written_with(
@@ -82,7 +79,7 @@ def test_amounts_are_one_payment_however_many_decimals_they_are_written_with(
     ]
     assert [a.status for a in answers] == [200, 200, 200]
     assert len({a.body["transactionId"] for a in answers}) == 1
-    assert charges(provider) == 1
+    assert provider_summary(provider)["charged"] == 1
 
 
 def test_oversized_bodies_get_413_from_both_services(
@@ -92,7 +89,7 @@ def test_oversized_bodies_get_413_from_both_services(
     for url in (f"{provider.url}/payments/pay", f"{invoice_app.url}/invoices/pay"):
         reply = http("POST", url, huge, AUTH)
         assert reply.status == 413, url
-    assert charges(provider) == 0
+    assert provider_summary(provider)["charged"] == 0
 
 
 def test_same_idempotency_key_replays_the_answer_without_charging_again(
@@ -106,7 +103,7 @@ def test_same_idempotency_key_replays_the_answer_without_charging_again(
     assert first.status == again.status == 200
     assert again.body == first.body
     assert again.headers.get("Idempotent-Replayed") == "true"
-    assert charges(provider) == 1
+    assert provider_summary(provider)["charged"] == 1
     reused = http("POST", f"{provider.url}/payments/pay", {**charge, "value": 1}, headers)
     assert reused.status == 409
     assert "different payment" in reused.body["error"]
@@ -236,7 +233,10 @@ def test_bad_configuration_fails_fast_with_one_line_naming_the_variable(
     service = ServiceProcess(module, env, log)
     service.start(wait_ready=False)
     assert service.process is not None
-    assert service.process.wait(30) == 2
+    try:
+        assert service.process.wait(30) == 2
+    finally:
+        service.kill()  # by pid, should it have started after all
     output = log.read_text().strip()
     assert line in output
     assert len(output.splitlines()) == 1, output
@@ -307,7 +307,7 @@ def test_chunked_request_bodies_are_read_and_bounded_like_any_other(
     assert status == 413, answer
     status, answer = send_chunked(provider.port, url, b'{"id":"CH1","value":5,"currency":"EUR"}')
     assert (status, answer["id"]) == (200, "CH1")
-    assert charges(provider) == 1
+    assert provider_summary(provider)["charged"] == 1
 
 
 def test_sqlite_busy_beyond_the_timeout_is_a_503(start: Starter, tmp_path: Path) -> None:

@@ -1,15 +1,11 @@
 """The pay flow end to end on 127.0.0.1: real processes, real PostgreSQL, real HTTP."""
 
 import contextlib
-import subprocess
-import sys
 import threading
 import time
 
-from tests.integration.conftest import TOKEN, Starter
-from tests.support import SERVICES, PostgresServer, ServiceProcess, http
-
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+from tests.integration.conftest import TOKEN, Starter, provider_summary, seed
+from tests.support import PostgresServer, ServiceProcess, http
 
 
 def invoices(app: ServiceProcess) -> list[dict]:
@@ -22,18 +18,6 @@ def pay(app: ServiceProcess) -> dict:
     reply = http("POST", f"{app.url}/invoices/pay", timeout=300)
     assert reply.status == 200, reply.body
     return reply.body
-
-
-def charges(provider: ServiceProcess) -> dict:
-    return http("GET", f"{provider.url}/payments/summary", headers=AUTH).body
-
-
-def seed(app: ServiceProcess, count: int, database_url: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "invoice_app", "seed", str(count)],
-        env={"PYTHONPATH": str(SERVICES), "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"},
-        check=True,
-    )
 
 
 def test_original_invoices_are_listed_with_their_wire_fields(invoice_app: ServiceProcess) -> None:
@@ -50,6 +34,21 @@ def test_original_invoices_are_listed_with_their_wire_fields(invoice_app: Servic
     assert (listed["I3"]["Value"], listed["I3"]["Currency"]) == (66.13, "DKK")
 
 
+def test_the_original_exercise_flow_works_in_dev_list_pay_list_all_paid(
+    invoice_app: ServiceProcess,
+) -> None:
+    """As the original exercise's client does it: no token (dev leaves pay open), no body."""
+    before = invoices(invoice_app)
+    assert [(i["InvoiceId"], i["IsPaid"]) for i in before] == [
+        ("I1", False),
+        ("I2", False),
+        ("I3", False),
+    ]
+    reply = http("POST", f"{invoice_app.url}/invoices/pay")
+    assert reply.status == 200
+    assert all(i["IsPaid"] for i in invoices(invoice_app))
+
+
 def test_pay_all_pays_every_invoice_and_charges_each_once(
     invoice_app: ServiceProcess, provider: ServiceProcess
 ) -> None:
@@ -58,10 +57,10 @@ def test_pay_all_pays_every_invoice_and_charges_each_once(
     assert sorted(p["InvoiceId"] for p in report["paid"]) == ["I1", "I2", "I3"]
     assert report["unpaid"] == []
     assert all(i["IsPaid"] and i["Status"] == "PAID" for i in invoices(invoice_app))
-    assert charges(provider) == {"charged": 3, "declined": 0, "chargedTwice": []}
+    assert provider_summary(provider) == {"charged": 3, "declined": 0, "chargedTwice": []}
     again = pay(invoice_app)
     assert (again["paid"], again["unpaid"], again["paidCount"]) == ([], [], 0), "nothing left"
-    assert charges(provider)["charged"] == 3
+    assert provider_summary(provider)["charged"] == 3
 
 
 def test_declines_leave_invoices_unpaid_until_a_later_run_pays_them(
@@ -79,7 +78,7 @@ def test_declines_leave_invoices_unpaid_until_a_later_run_pays_them(
         payment_provider_url=provider.url,
         payment_provider_token=TOKEN,
     )
-    seed(app, 60, database_url)
+    seed(database_url, 60)
     first = pay(app)
     declined = [u for u in first["unpaid"] if u["Outcome"] == "declined"]
     assert declined, "FAILURE_RATE=0.5 over 63 invoices declines some"
@@ -92,7 +91,7 @@ def test_declines_leave_invoices_unpaid_until_a_later_run_pays_them(
         pay(app)
         runs += 1
 
-    summary = charges(provider)
+    summary = provider_summary(provider)
     assert summary["charged"] == 63
     assert summary["chargedTwice"] == []
     assert summary["declined"] > 0
@@ -118,7 +117,7 @@ def test_provider_down_then_back_pays_everything_exactly_once(
     ).start()
     try:
         assert len(pay(invoice_app)["paid"]) == 3
-        assert charges(back) == {"charged": 3, "declined": 0, "chargedTwice": []}
+        assert provider_summary(back) == {"charged": 3, "declined": 0, "chargedTwice": []}
     finally:
         back.kill()
 
@@ -136,7 +135,7 @@ def test_concurrent_pay_on_two_replicas_charges_each_invoice_once(
         )
         for _ in range(2)
     ]
-    seed(replicas[0], 400, database_url)
+    seed(database_url, 400)
     reports: list[dict] = []
     threads = [threading.Thread(target=lambda r=r: reports.append(pay(r))) for r in replicas]
     for thread in threads:
@@ -146,7 +145,7 @@ def test_concurrent_pay_on_two_replicas_charges_each_invoice_once(
 
     assert sum(report["paidCount"] for report in reports) == 403
     assert all(report["paidCount"] for report in reports), "both replicas took a share"
-    assert charges(provider) == {"charged": 403, "declined": 0, "chargedTwice": []}
+    assert provider_summary(provider) == {"charged": 403, "declined": 0, "chargedTwice": []}
 
 
 def test_killed_pay_run_is_finished_by_the_next_one_without_charging_twice(
@@ -165,13 +164,13 @@ def test_killed_pay_run_is_finished_by_the_next_one_without_charging_twice(
         payment_timeout_seconds="1",
         payment_max_retries="0",
     )
-    seed(app, 1500, database_url)
+    seed(database_url, 1500)
     killer = threading.Timer(0.7, app.kill)
     killer.start()
     with contextlib.suppress(OSError):  # the connection dies with the process, as intended
         http("POST", f"{app.url}/invoices/pay", timeout=120)
     killer.join()
-    charged_before_restart = charges(provider)["charged"]
+    charged_before_restart = provider_summary(provider)["charged"]
     assert 0 < charged_before_restart < 1503, "the kill landed mid-run"
 
     restarted = start(
@@ -186,7 +185,7 @@ def test_killed_pay_run_is_finished_by_the_next_one_without_charging_twice(
         assert time.monotonic() < deadline, "leases of a killed run lapse and get paid"
         pay(restarted)
         time.sleep(1)
-    assert charges(provider) == {"charged": 1503, "declined": 0, "chargedTwice": []}
+    assert provider_summary(provider) == {"charged": 1503, "declined": 0, "chargedTwice": []}
 
 
 def test_wrong_token_is_refused_and_nothing_is_marked_paid(
@@ -208,7 +207,7 @@ def test_wrong_token_is_refused_and_nothing_is_marked_paid(
         "POST", f"{provider.url}/payments/pay", {"id": "I1", "value": 1, "currency": "EUR"}
     )
     assert unauthenticated.status == 401
-    assert charges(provider)["charged"] == 0
+    assert provider_summary(provider)["charged"] == 0
 
 
 def test_antaeus_view_shows_the_same_data_with_integer_ids(invoice_app: ServiceProcess) -> None:
@@ -262,7 +261,7 @@ def test_provider_url_given_as_the_original_full_endpoint_pays(
         payment_provider_token=TOKEN,
     )
     assert len(pay(app)["paid"]) == 3
-    assert charges(provider)["charged"] == 3
+    assert provider_summary(provider)["charged"] == 3
 
 
 def test_connections_the_database_dropped_are_replaced_without_a_failed_request(

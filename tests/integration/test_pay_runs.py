@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tests.integration.conftest import TOKEN, Starter
+from tests.integration.conftest import TOKEN, Starter, provider_summary, seed
 from tests.support import SERVICES, ServiceProcess, free_port, http
 
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 FORWARDED = ("Authorization", "Idempotency-Key", "Content-Type")
 
 
@@ -51,18 +50,6 @@ def slow_proxy(target: str, delay: float) -> Iterator[str]:
         server.shutdown()
 
 
-def summary(provider: ServiceProcess) -> dict:
-    return http("GET", f"{provider.url}/payments/summary", headers=AUTH).body
-
-
-def seed(database_url: str, count: int) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "invoice_app", "seed", str(count), "--prefix", "P"],
-        env={"PYTHONPATH": str(SERVICES), "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"},
-        check=True,
-    )
-
-
 def test_slow_provider_with_two_threads_keeps_healthz_up_and_stops_at_the_deadline(
     start: Starter, database_url: str, provider: ServiceProcess
 ) -> None:
@@ -77,7 +64,7 @@ def test_slow_provider_with_two_threads_keeps_healthz_up_and_stops_at_the_deadli
             pay_batch_size="4",
             pay_run_deadline_seconds="3",
         )
-        seed(database_url, 40)
+        seed(database_url, 40, prefix="P")
         replies: list = []
 
         def pay() -> None:
@@ -115,7 +102,7 @@ def test_slow_provider_with_two_threads_keeps_healthz_up_and_stops_at_the_deadli
     )
     assert http("POST", f"{fast.url}/invoices/pay", timeout=60).body["stopped"] == "complete"
     assert all(i["IsPaid"] for i in http("GET", f"{fast.url}/invoices").body)
-    assert summary(provider) == {"charged": 43, "declined": 0, "chargedTwice": []}
+    assert provider_summary(provider) == {"charged": 43, "declined": 0, "chargedTwice": []}
 
 
 def run_cli(database_url: str, **env: str) -> tuple[int, dict]:
@@ -138,12 +125,12 @@ def run_cli(database_url: str, **env: str) -> tuple[int, dict]:
 def test_the_cronjob_cli_pays_everything_through_the_same_path(
     database_url: str, provider: ServiceProcess
 ) -> None:
-    seed(database_url, 10)
+    seed(database_url, 10, prefix="P")
     code, report = run_cli(
         database_url, payment_provider_url=provider.url, payment_provider_token=TOKEN
     )
     assert (code, report["paidCount"], report["stopped"]) == (0, 13, "complete")
-    assert summary(provider)["charged"] == 13
+    assert provider_summary(provider)["charged"] == 13
     code, report = run_cli(
         database_url, payment_provider_url=provider.url, payment_provider_token=TOKEN
     )
@@ -153,7 +140,7 @@ def test_the_cronjob_cli_pays_everything_through_the_same_path(
 def test_the_breaker_stops_a_run_against_a_provider_that_does_not_answer(
     database_url: str,
 ) -> None:
-    seed(database_url, 20)
+    seed(database_url, 20, prefix="P")
     code, report = run_cli(
         database_url,
         payment_provider_url=f"http://127.0.0.1:{free_port()}",

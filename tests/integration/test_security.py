@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import TOKEN, Starter
+from tests.integration.conftest import TOKEN, Starter, provider_summary
 from tests.support import ServiceProcess, http
 
 API_TOKEN = "invoice-app-api-token"
@@ -17,7 +17,10 @@ def test_provider_without_a_token_refuses_to_start(tmp_path: Path) -> None:
     provider = ServiceProcess("payment_provider", {"PAYMENT_PROVIDER_TOKEN": ""}, log)
     provider.start(wait_ready=False)
     assert provider.process is not None
-    assert provider.process.wait(30) == 2
+    try:
+        assert provider.process.wait(30) == 2
+    finally:
+        provider.kill()  # by pid, should it have started after all
     assert "PAYMENT_PROVIDER_TOKEN is empty" in log.read_text()
 
 
@@ -67,10 +70,7 @@ def test_pay_without_the_api_token_is_401_and_charges_nothing(
     reply = http("POST", f"{guarded_app.url}{path}", headers=headers)
     assert reply.status == 401
     assert reply.body == {"error": "Missing or invalid bearer token"}
-    summary = http(
-        "GET", f"{provider.url}/payments/summary", headers={"Authorization": f"Bearer {TOKEN}"}
-    )
-    assert summary.body["charged"] == 0
+    assert provider_summary(provider)["charged"] == 0
     assert not any(i["IsPaid"] for i in http("GET", f"{guarded_app.url}/invoices").body)
 
 

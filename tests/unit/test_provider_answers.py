@@ -3,11 +3,13 @@
 import http.server
 import json
 import threading
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 
+from invoice_app.config import provider_base_url
 from invoice_app.domain import Invoice, Outcome, Status
 from invoice_app.payments import PaymentProviderClient, interpret
 from tests.support import free_port
@@ -41,6 +43,7 @@ class FlakyProvider(http.server.BaseHTTPRequestHandler):
     """Fails the first `failures` requests with 503, then confirms; records what it saw."""
 
     failures = 0
+    retry_after: str | None = None
     seen: list[dict] = []  # noqa: RUF012 - reset per test by the fixture
 
     def do_POST(self) -> None:
@@ -48,6 +51,8 @@ class FlakyProvider(http.server.BaseHTTPRequestHandler):
         FlakyProvider.seen.append({"key": self.headers["Idempotency-Key"], **body})
         if len(FlakyProvider.seen) <= FlakyProvider.failures:
             self.send_response(503)
+            if FlakyProvider.retry_after:
+                self.send_header("Retry-After", FlakyProvider.retry_after)
             self.end_headers()
             return
         payload = json.dumps({"id": body["id"], "transactionId": "t-9"}).encode()
@@ -63,6 +68,7 @@ class FlakyProvider(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def flaky_provider() -> Iterator[str]:
     FlakyProvider.seen = []
+    FlakyProvider.retry_after = None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), FlakyProvider)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -106,3 +112,20 @@ def test_unreachable_provider_is_unknown_not_paid() -> None:
     result = client(f"http://127.0.0.1:{free_port()}", retries=1).charge(INVOICE)
     assert result.outcome is Outcome.UNKNOWN
     assert "unreachable" in result.reason
+
+
+@pytest.mark.timeout(10)  # uncapped, it would sleep for six hours
+def test_retry_after_is_capped_by_the_backoff_maximum(flaky_provider: str) -> None:
+    FlakyProvider.failures = 1
+    FlakyProvider.retry_after = "21600"  # six hours, which urllib3 alone would obey
+    started = time.monotonic()
+    result = client(flaky_provider, retries=1).charge(INVOICE)
+    assert result.outcome is Outcome.CONFIRMED
+    assert time.monotonic() - started < 2, "waited at most PAYMENT_BACKOFF_MAX_SECONDS (0.05)"
+
+
+def test_the_client_posts_to_payments_pay_once_whichever_url_form_was_configured(
+    flaky_provider: str,
+) -> None:
+    for url in (flaky_provider, f"{flaky_provider}/payments/pay", f"{flaky_provider}/"):
+        assert client(provider_base_url(url), retries=0).url == f"{flaky_provider}/payments/pay"
