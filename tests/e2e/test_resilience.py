@@ -15,6 +15,7 @@ from tests.e2e.conftest import (
     HOST,
     INGRESS,
     all_paid,
+    api_token,
     pay_until_all_paid,
     pods,
     provider_summary,
@@ -272,6 +273,7 @@ def test_the_original_exercise_half_failure_rate_pays_about_half_in_one_run() ->
                     "verify_base_url": INGRESS,
                     "verify_host_header": HOST,
                     "verify_validate_certs": False,
+                    "verify_api_token": api_token(),
                 }
             ),
         )
