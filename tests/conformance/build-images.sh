@@ -1,0 +1,92 @@
+#!/bin/bash
+# Build the images the selected upstream e2e tests need, locally, and push them to the local
+# registry under the names tests/conformance/repo-list.yaml gives the e2e framework.
+#
+# Usage: build-images.sh E2E_BIN_DIR REGISTRY
+#   agnhost 2.53 (test/utils/image/manifest.go of v1.32.5): the agnhost binary built from
+#     k8s.io/kubernetes/test/images/agnhost at /agnhost, FROM scratch; plus Debian's
+#     busybox-static (sh, nc, wget...) and Debian's dig and getent with the shared libraries
+#     they load, because upstream's image carries a shell, nc, dig and getent (Services and DNS
+#     tests exec them).
+#   jessie-dnsutils 1.7: busybox-static, dig and getent (the DNS tests' second querier).
+#   busybox 1.36.1-1: Debian's busybox-static.
+#   pause 3.10: the pause binary the cluster's sandbox image is made of (upstream's pause.c).
+# An image already in the registry under its tag is skipped.
+set -euo pipefail
+bin=$1
+registry=$2
+pause_bin=${PAUSE_BIN:-$HOME/.cache/invoicing-platform/pause-v1.32.5/bin/pause}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+have() { # repo tag: already pushed?
+  curl -fsS "http://$registry/v2/$1/tags/list" 2>/dev/null | grep -q "\"$2\""
+}
+for tool in dig getent busybox; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install bind9-dnsutils busybox-static)" >&2; exit 1; }
+done
+
+# A root with busybox's applets in /bin and dig/getent with every library ldd names.
+add_tools() {
+  local root=$1
+  mkdir -p "$root/bin" "$root/usr/bin" "$root/etc" "$root/tmp" "$root/results"
+  cp /bin/busybox "$root/bin/busybox"
+  for applet in $(/bin/busybox --list); do
+    [ "$applet" = busybox ] || ln -sf busybox "$root/bin/$applet"
+  done
+  for exe in "$(command -v dig)" "$(command -v getent)"; do
+    cp "$exe" "$root/usr/bin/"
+    for lib in $(ldd "$exe" | grep -o '/[^ ]*'); do
+      mkdir -p "$root$(dirname "$lib")"
+      cp -L "$lib" "$root$lib"
+    done
+  done
+  # getent hosts: glibc's files and dns NSS modules.
+  for lib in /lib/x86_64-linux-gnu/libnss_files.so.2 /lib/x86_64-linux-gnu/libnss_dns.so.2; do
+    [ -e "$lib" ] && cp -L "$lib" "$root$lib"
+  done
+  printf 'hosts: files dns\n' > "$root/etc/nsswitch.conf"
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$root/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' > "$root/etc/group"
+}
+
+build() { # name tag context-dir
+  local name=$1 tag=$2 ctx=$3
+  if have "$name" "$tag"; then
+    echo "image $registry/$name:$tag: already in the registry"
+    return
+  fi
+  docker build -q -t "$registry/$name:$tag" "$ctx" >/dev/null
+  docker push -q "$registry/$name:$tag" >/dev/null
+  echo "image $registry/$name:$tag: built and pushed"
+}
+
+# agnhost
+mkdir -p "$work/agnhost/root"
+add_tools "$work/agnhost/root"
+cp "$bin/agnhost" "$work/agnhost/root/agnhost"
+printf 'FROM scratch\nCOPY root/ /\nENTRYPOINT ["/agnhost"]\nCMD ["pause"]\n' > "$work/agnhost/Dockerfile"
+build e2e-test-images/agnhost 2.53 "$work/agnhost"
+
+# jessie-dnsutils
+mkdir -p "$work/jessie/root"
+add_tools "$work/jessie/root"
+printf 'FROM scratch\nCOPY root/ /\nCMD ["/bin/sh"]\n' > "$work/jessie/Dockerfile"
+build e2e-test-images/jessie-dnsutils 1.7 "$work/jessie"
+
+# busybox
+mkdir -p "$work/busybox/root/bin" "$work/busybox/root/tmp" "$work/busybox/root/etc"
+cp /bin/busybox "$work/busybox/root/bin/busybox"
+for applet in $(/bin/busybox --list); do
+  [ "$applet" = busybox ] || ln -sf busybox "$work/busybox/root/bin/$applet"
+done
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$work/busybox/root/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' > "$work/busybox/root/etc/group"
+printf 'FROM scratch\nCOPY root/ /\nCMD ["/bin/sh"]\n' > "$work/busybox/Dockerfile"
+build e2e-test-images/busybox 1.36.1-1 "$work/busybox"
+
+# pause
+mkdir -p "$work/pause"
+cp "$pause_bin" "$work/pause/pause"
+printf 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n' > "$work/pause/Dockerfile"
+build k8s/pause 3.10 "$work/pause"
