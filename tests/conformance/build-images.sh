@@ -5,13 +5,15 @@
 # Usage: build-images.sh E2E_BIN_DIR REGISTRY
 #   agnhost 2.53 (test/utils/image/manifest.go of v1.32.5): the agnhost binary built from
 #     k8s.io/kubernetes/test/images/agnhost at /agnhost, FROM scratch; plus Debian's
-#     busybox-static (sh, nc, wget...) and Debian's dig and getent with the shared libraries
-#     they load, because upstream's image carries a shell, nc, dig and getent (Services and DNS
-#     tests exec them).
-#   jessie-dnsutils 1.7: busybox-static, dig and getent (the DNS tests' second querier).
+#     busybox-static (sh, nc, wget...) and Debian's dig, getent and curl with the shared
+#     libraries they load, because upstream's image carries a shell, nc, curl, dig and getent
+#     (the Services and DNS tests exec them).
+#   jessie-dnsutils 1.7: busybox-static, dig, getent and curl (the DNS tests' second querier).
 #   busybox 1.36.1-1: Debian's busybox-static.
 #   pause 3.10: the pause binary the cluster's sandbox image is made of (upstream's pause.c).
-# An image already in the registry under its tag is skipped.
+# Each image is content-addressed: a second tag TAG-<hash of its build context> marks what was
+# pushed; when it is there the image is skipped. A new build also drops the old copy from the
+# node's containerd (the e2e pods pull IfNotPresent, so the node would keep the old one).
 set -euo pipefail
 bin=$1
 registry=$2
@@ -22,8 +24,8 @@ trap 'rm -rf "$work"' EXIT
 have() { # repo tag: already pushed?
   curl -fsS "http://$registry/v2/$1/tags/list" 2>/dev/null | grep -q "\"$2\""
 }
-for tool in dig getent busybox; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install bind9-dnsutils busybox-static)" >&2; exit 1; }
+for tool in dig getent curl busybox; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install bind9-dnsutils curl busybox-static)" >&2; exit 1; }
 done
 
 # A root with busybox's applets in /bin and dig/getent with every library ldd names.
@@ -34,7 +36,7 @@ add_tools() {
   for applet in $(/bin/busybox --list); do
     [ "$applet" = busybox ] || ln -sf busybox "$root/bin/$applet"
   done
-  for exe in "$(command -v dig)" "$(command -v getent)"; do
+  for exe in "$(command -v dig)" "$(command -v getent)" "$(command -v curl)"; do
     cp "$exe" "$root/usr/bin/"
     for lib in $(ldd "$exe" | grep -o '/[^ ]*'); do
       mkdir -p "$root$(dirname "$lib")"
@@ -50,15 +52,22 @@ add_tools() {
   printf 'root:x:0:\nnogroup:x:65534:\n' > "$root/etc/group"
 }
 
+containerd_socket=${CONTAINERD_SOCKET:-/run/invoicing-platform/containerd/containerd.sock}
 build() { # name tag context-dir
-  local name=$1 tag=$2 ctx=$3
-  if have "$name" "$tag"; then
-    echo "image $registry/$name:$tag: already in the registry"
+  local name=$1 tag=$2 ctx=$3 hash
+  hash=$(cd "$ctx" && { find . -type l -printf '%p -> %l\n'; find . -type f -exec sha256sum {} +; } \
+    | sort | sha256sum | cut -c1-12)
+  if have "$name" "$tag-$hash"; then
+    echo "image $registry/$name:$tag: in the registry ($tag-$hash)"
     return
   fi
-  docker build -q -t "$registry/$name:$tag" "$ctx" >/dev/null
+  docker build -q -t "$registry/$name:$tag" -t "$registry/$name:$tag-$hash" "$ctx" >/dev/null
   docker push -q "$registry/$name:$tag" >/dev/null
-  echo "image $registry/$name:$tag: built and pushed"
+  docker push -q "$registry/$name:$tag-$hash" >/dev/null
+  if [ -S "$containerd_socket" ]; then
+    ctr -a "$containerd_socket" -n k8s.io images rm "$registry/$name:$tag" >/dev/null 2>&1 || true
+  fi
+  echo "image $registry/$name:$tag: built and pushed ($tag-$hash)"
 }
 
 # agnhost
