@@ -94,7 +94,7 @@ def suites() -> list[Suite]:
             netpol_exclusions,
             ci_focus=r"\[sig-network\] Netpol NetworkPolicy between server and client "
             + _alt(NETPOL_CI)
-            + r" \[Feature:NetworkPolicy\]$",
+            + r" \[Feature:NetworkPolicy\]",
         ),
         Suite(
             "services-dns",
