@@ -1,5 +1,7 @@
 """The conformance tier: builds once per session, and prints one summary line per suite."""
 
+import time
+
 import pytest
 
 from tests.conformance import suites
@@ -13,6 +15,7 @@ def built() -> dict[str, str]:
     were before any suite ran."""
     suites.wait_for_cluster()
     before = suites.protected_namespace_uids()
+    before["started"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     suites.build()
     return before
 

@@ -294,8 +294,9 @@ def run_podsecurity() -> Result:
     return result
 
 
-def e2e_namespaces() -> list[str]:
-    """Namespaces the e2e framework (label e2e-run) or the Pod Security suite made."""
+def e2e_namespaces(since: str) -> list[str]:
+    """Namespaces the e2e framework (label e2e-run) or the Pod Security suite made since `since`
+    (an RFC 3339 UTC time: namespaces of other people's runs before it are not ours)."""
     proc = subprocess.run(
         [KUBECTL, f"--kubeconfig={KUBECONFIG}", "get", "namespaces", "-o", "json"],
         capture_output=True,
@@ -305,8 +306,11 @@ def e2e_namespaces() -> list[str]:
     return [
         item["metadata"]["name"]
         for item in json.loads(proc.stdout)["items"]
-        if "e2e-run" in item["metadata"].get("labels", {})
-        or item["metadata"]["name"].startswith("podsecurity-")
+        if item["metadata"]["creationTimestamp"] >= since
+        and (
+            "e2e-run" in item["metadata"].get("labels", {})
+            or item["metadata"]["name"].startswith("podsecurity-")
+        )
     ]
 
 
