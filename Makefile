@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 VENV := .venv/bin
 
-.PHONY: help setup up down cluster images cluster-health render test lint bench run-invoice-app run-payment-provider
+.PHONY: help setup up down cluster images cluster-health render test lint bench run-invoice-app run-payment-provider conformance
 PLAYBOOK := $(VENV)/ansible-playbook
 
 help: ## list the targets
@@ -34,6 +34,9 @@ render: setup ## write what deploy would apply to out/<env>/ (ENV=dev|prod), tou
 
 test: ## run every test tier, fastest first (what CI runs)
 	scripts/test.sh
+
+conformance: ## upstream e2e suites (Netpol, Services/DNS [Conformance], Pod Security) in full; out/conformance/
+	CONFORMANCE_SCOPE=full scripts/test.sh conformance
 
 lint: ## ruff on the services and tests
 	scripts/test.sh lint

@@ -6,8 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# PostgreSQL for the integration tests' own server; wrk for the read benchmarks.
-debian_packages=(postgresql wrk python3-venv)
+# PostgreSQL for the integration tests' own server; wrk for the read benchmarks; for the
+# conformance tier's e2e images: busybox-static, dig, curl, OpenBSD's nc and dash.
+debian_packages=(postgresql wrk python3-venv busybox-static bind9-dnsutils curl netcat-openbsd dash)
 
 say() { printf '==> %s\n' "$*"; }
 

@@ -2,13 +2,13 @@
 # Runs every test tier, fastest first, and stops at the first tier that fails.
 #   scripts/test.sh            all tiers
 #   scripts/test.sh unit ...   only the named tiers:
-#       lint unit integration ansible images cluster site molecule
+#       lint unit integration ansible images cluster conformance site molecule
 # The tiers from `images` on build and run the real local cluster (the first time on a machine
 # that compiles Kubernetes: ~15 minutes on 2 cores, cached afterwards).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_tiers=(lint unit integration ansible images cluster site molecule)
+all_tiers=(lint unit integration ansible images cluster conformance site molecule)
 tiers=("${@:-${all_tiers[@]}}")
 
 scripts/setup.sh
@@ -47,6 +47,12 @@ for tier in "${tiers[@]}"; do
       banner "local cluster acceptance checks, then its lifecycle (teardown and warm bring-up)"
       ansible-playbook playbooks/cluster.yml
       pytest tests/cluster
+      ;;
+    conformance)
+      # CONFORMANCE_SCOPE=full (make conformance) runs the whole selection; CI the subset.
+      banner "upstream e2e suites against the local cluster (${CONFORMANCE_SCOPE:-ci} scope)"
+      ansible-playbook playbooks/cluster.yml
+      pytest tests/conformance
       ;;
     site)
       banner "site.yml on the local cluster: converge and verify, then a run that changes nothing"
