@@ -127,8 +127,8 @@ def build(config: Config) -> Service:
         pay_run_seconds.observe(time.perf_counter() - started)
         pay_runs.labels(report.stopped.value).inc()
         payments.labels("paid").inc(report.paid_count)
-        for unpaid in report.unpaid:  # the sample: outcome counts stay bounded in cost too
-            payments.labels(unpaid["Outcome"]).inc()
+        for outcome, count in report.unpaid_by_outcome.items():
+            payments.labels(outcome).inc(count)
         log.info(
             "pay run",
             extra={

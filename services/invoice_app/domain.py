@@ -20,6 +20,7 @@ import enum
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -114,6 +115,7 @@ class PayReport:
     unpaid: list[dict[str, str]] = field(default_factory=list)
     paid_count: int = 0
     unpaid_count: int = 0
+    unpaid_by_outcome: Counter[str] = field(default_factory=Counter)  # all, not the sample
     stopped: Stop = Stop.COMPLETE
 
     def add_paid(self, entry: dict[str, str]) -> None:
@@ -123,6 +125,7 @@ class PayReport:
 
     def add_unpaid(self, entry: dict[str, str]) -> None:
         self.unpaid_count += 1
+        self.unpaid_by_outcome[entry["Outcome"]] += 1
         if len(self.unpaid) < self.sample_size:
             self.unpaid.append(entry)
 

@@ -42,7 +42,7 @@ def log_level(env: Mapping[str, str]) -> str:
 
 
 def server(env: Mapping[str, str], default_port: int, metrics_port: int) -> ServerSettings:
-    return ServerSettings(
+    chosen = ServerSettings(
         host=settings.text(env, "HOST", "0.0.0.0"),
         port=settings.integer(env, "PORT", default_port, minimum=1),
         threads=settings.integer(env, "THREADS", 8, minimum=1),
@@ -51,6 +51,11 @@ def server(env: Mapping[str, str], default_port: int, metrics_port: int) -> Serv
         shutdown_timeout_seconds=settings.number(env, "SHUTDOWN_TIMEOUT_SECONDS", 20.0),
         metrics_port=settings.integer(env, "METRICS_PORT", metrics_port, minimum=1),
     )
+    if chosen.metrics_port == chosen.port:
+        raise settings.ConfigError(
+            f"METRICS_PORT must differ from PORT ({chosen.port}): metrics stay off the API port"
+        )
+    return chosen
 
 
 DATABASE_SCHEMES = ("sqlite:///", "postgresql://", "postgres://")

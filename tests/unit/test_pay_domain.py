@@ -234,6 +234,16 @@ def test_the_report_is_bounded_but_counts_everything(store: InvoiceStore) -> Non
     assert report["stopped"] == "complete"
 
 
+def test_unpaid_outcomes_are_counted_beyond_the_sample(store: InvoiceStore) -> None:
+    store.seed(20, prefix="U")
+    declining = ScriptedProvider({i.id: [Outcome.DECLINED] for i in store.list_invoices()})
+    report = pay_pending(
+        store, declining.charge, batch_size=7, concurrency=2, limits=RunLimits(sample_size=2)
+    )
+    assert report.unpaid_by_outcome == {"declined": 23}
+    assert len(report.unpaid) == 2
+
+
 def test_a_leased_invoice_is_not_claimed_by_another_run(store: InvoiceStore) -> None:
     mine = store.claim("run-a", "", 2, lease_until=time.time() + 60)
     theirs = store.claim("run-b", "", 10, lease_until=time.time() + 60)
