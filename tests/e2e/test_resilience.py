@@ -281,3 +281,29 @@ def test_the_original_exercise_half_failure_rate_pays_about_half_in_one_run() ->
     finally:
         change_and_roll_out("payments", "payment-provider", "set", "env", "FAILURE_RATE-")
     pay_until_all_paid()
+
+
+def test_the_billing_cronjob_pays_the_pending_invoices_through_the_same_code_path() -> None:
+    """A run of the scheduled billing, started now from its CronJob: its pod reaches the
+    provider and the database under the same policies, and pays what is pending."""
+    cronjob = json.loads(
+        kubectl("get", "cronjob", "invoice-app-billing", "-n", "invoices", "-o", "json")
+    )
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    seed(20)
+    assert not all_paid(), "seeding left nothing pending"
+    name = f"billing-now-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "job", name, "--from=cronjob/invoice-app-billing", "-n", "invoices")
+    try:
+        kubectl(
+            "wait",
+            "--for=condition=complete",
+            f"job/{name}",
+            "-n",
+            "invoices",
+            "--timeout=300s",
+            timeout=310,
+        )
+        assert all_paid()
+    finally:
+        kubectl("delete", "job", name, "-n", "invoices", "--wait=false")
