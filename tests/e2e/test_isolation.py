@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.cluster.conftest import apply, kubectl
+from tests.cluster.conftest import apply, kubectl, wait_pod_ready
 from tests.e2e.conftest import NAMESPACES, api_token, in_invoice_app, in_pod_of, public
 
 PROVIDER = ("payment-provider.payments.svc.cluster.local", 8082)
@@ -221,18 +221,6 @@ def test_only_invoice_app_reaches_payment_provider_and_its_database(
         assert connect_from(namespace, pod, target) == REFUSED, target
 
 
-def wait_ready(namespace: str, name: str) -> None:
-    kubectl(
-        "wait",
-        "--for=condition=Ready",
-        f"pod/{name}",
-        "-n",
-        namespace,
-        "--timeout=120s",
-        timeout=130,
-    )
-
-
 def test_a_pod_in_invoices_without_invoice_app_labels_is_blocked_by_the_providers_rule() -> None:
     """The impostor gets an egress allow of its own, so that `invoices`' default-deny cannot be
     what stops it: only payment-provider's ingress rule (invoice-app's pods, not the whole
@@ -250,7 +238,7 @@ def test_a_pod_in_invoices_without_invoice_app_labels_is_blocked_by_the_provider
     }
     apply(egress, restricted_pod(name, "invoices", labels={"app": name}))
     try:
-        wait_ready("invoices", name)
+        wait_pod_ready("invoices", name)
         assert connect_from("invoices", name, KUBE_DNS) == "connected", "the impostor's control"
         assert connect_from("invoices", name, PROVIDER) == REFUSED
         assert connect_from("invoices", name, DATABASE) == REFUSED
@@ -266,7 +254,7 @@ def test_a_pod_wearing_invoice_app_labels_in_another_namespace_is_blocked(
     namespace, _ = outsider
     labels = {"app.kubernetes.io/name": "invoice-app", "app.kubernetes.io/instance": "invoice-app"}
     apply(restricted_pod("lookalike", namespace, labels=labels))
-    wait_ready(namespace, "lookalike")
+    wait_pod_ready(namespace, "lookalike")
     assert connect_from(namespace, "lookalike", KUBE_DNS) == "connected"
     assert connect_from(namespace, "lookalike", PROVIDER) == REFUSED
     assert connect_from(namespace, "lookalike", DATABASE) == REFUSED
