@@ -15,6 +15,19 @@ TOKEN = "integration-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
+def refused_start_log(log: Path, module: str, env: dict[str, str]) -> str:
+    """Starts `module` with `env` expecting it to refuse: it must exit 2 on its own. Returns
+    what it logged. Killed by pid afterwards, should it have started after all."""
+    service = ServiceProcess(module, env, log)
+    service.start(wait_ready=False)
+    assert service.process is not None
+    try:
+        assert service.process.wait(30) == 2
+    finally:
+        service.kill()
+    return log.read_text()
+
+
 def provider_summary(provider: ServiceProcess) -> dict:
     """The provider's totals: charged, declined, and any payment id charged twice."""
     return http("GET", f"{provider.url}/payments/summary", headers=AUTH).body

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import AUTH as PROVIDER_AUTH
-from tests.integration.conftest import Starter, provider_summary
+from tests.integration.conftest import Starter, provider_summary, refused_start_log
 from tests.support import ServiceProcess, http, wait_until
 
 AUTH = {**PROVIDER_AUTH, "Content-Type": "application/json"}
@@ -229,15 +229,7 @@ def test_sigterm_reports_not_ready_then_exits_zero(start: Starter, database_url:
 def test_bad_configuration_fails_fast_with_one_line_naming_the_variable(
     tmp_path: Path, module: str, env: dict, line: str
 ) -> None:
-    log = tmp_path / "bad.log"
-    service = ServiceProcess(module, env, log)
-    service.start(wait_ready=False)
-    assert service.process is not None
-    try:
-        assert service.process.wait(30) == 2
-    finally:
-        service.kill()  # by pid, should it have started after all
-    output = log.read_text().strip()
+    output = refused_start_log(tmp_path / "bad.log", module, env).strip()
     assert line in output
     assert len(output.splitlines()) == 1, output
     assert "Traceback" not in output

@@ -6,22 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import TOKEN, Starter, provider_summary
+from tests.integration.conftest import TOKEN, Starter, provider_summary, refused_start_log
 from tests.support import ServiceProcess, http
 
 API_TOKEN = "invoice-app-api-token"
 
 
 def test_provider_without_a_token_refuses_to_start(tmp_path: Path) -> None:
-    log = tmp_path / "provider.log"
-    provider = ServiceProcess("payment_provider", {"PAYMENT_PROVIDER_TOKEN": ""}, log)
-    provider.start(wait_ready=False)
-    assert provider.process is not None
-    try:
-        assert provider.process.wait(30) == 2
-    finally:
-        provider.kill()  # by pid, should it have started after all
-    assert "PAYMENT_PROVIDER_TOKEN is empty" in log.read_text()
+    output = refused_start_log(
+        tmp_path / "provider.log", "payment_provider", {"PAYMENT_PROVIDER_TOKEN": ""}
+    )
+    assert "PAYMENT_PROVIDER_TOKEN is empty" in output
 
 
 def test_provider_opt_out_runs_open_and_says_so_loudly(start: Starter, provider_db: str) -> None:
