@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 VENV := .venv/bin
 
-.PHONY: help setup up down cluster images cluster-health render test lint bench run-invoice-app run-payment-provider conformance
+.PHONY: help setup up down cluster images cluster-health render test lint bench run-invoice-app run-payment-provider conformance prove-the-proofs
 PLAYBOOK := $(VENV)/ansible-playbook
 
 help: ## list the targets
@@ -37,6 +37,9 @@ test: ## run every test tier, fastest first (what CI runs)
 
 conformance: ## upstream e2e suites (Netpol, Services/DNS [Conformance], Pod Security) in full; out/conformance/
 	CONFORMANCE_SCOPE=full scripts/test.sh conformance
+
+prove-the-proofs: ## break each property an e2e proof claims, on the deployed platform, and watch the proof fail
+	MUTATIONS_SCOPE=full scripts/test.sh proofs
 
 lint: ## ruff on the services and tests
 	scripts/test.sh lint
