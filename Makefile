@@ -41,7 +41,7 @@ conformance: ## upstream e2e suites (Netpol, Services/DNS [Conformance], Pod Sec
 prove-the-proofs: ## break each property an e2e proof claims, on the deployed platform, and watch the proof fail
 	MUTATIONS_SCOPE=full scripts/test.sh proofs
 
-lint: ## ruff on the services and tests
+lint: ## ruff, ansible-lint, the generated role tables (scripts/role-docs.py) and the docs' links
 	scripts/test.sh lint
 
 run-invoice-app: setup ## run invoice-app on 127.0.0.1:8081 (SQLite, provider on :8082)
