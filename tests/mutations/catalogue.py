@@ -341,7 +341,10 @@ MUTATIONS = [
     Mutation(
         "idempotency-key-per-request",
         "invoice-app sends a new Idempotency-Key with every request (mutant image)",
-        (f"{RESILIENCE}::test_pods_killed_while_paying_never_charge_an_invoice_twice",),
+        (
+            f"{RESILIENCE}::test_pods_killed_while_paying_never_charge_an_invoice_twice",
+            f"{RESILIENCE}::test_the_database_killed_while_paying_never_charges_an_invoice_twice",
+        ),
         r"charged twice",
         lambda: mutant_image(
             "invoices",
