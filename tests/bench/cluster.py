@@ -160,16 +160,8 @@ def pay_through_the_ingress(count: int = 10_000) -> dict:
     check(_provider_pods() == provider, f"{what}: payment-provider's pods changed mid-run")
     check_only_200s(_delta(provider_pay_statuses(), statuses), count, what)
 
-    what = "pay, cluster: floor"
-    statuses = provider_pay_statuses()
-    floor = json.loads(
-        in_invoice_app("-c", FLOOR_CHARGES.read_text(), str(count), f"F{prefix}", timeout=900)
-    )
-    check_floor(floor, count, what)
-    final = provider_summary()
-    check_ledger(_since(after, final, twice_before), count, what)
-    check(_provider_pods() == provider, f"{what}: payment-provider's pods changed mid-run")
-    check_only_200s(_delta(provider_pay_statuses(), statuses), count, what)
+    samples = [_floor_run(count, f"F{prefix}{run}", provider, twice_before) for run in "abc"]
+    floor = min(samples, key=lambda sample: sample["seconds"])
 
     ours = count / seconds
     base = count / floor["seconds"]
@@ -180,9 +172,27 @@ def pay_through_the_ingress(count: int = 10_000) -> dict:
         "floor_seconds": round(floor["seconds"], 1),
         "floor_concurrency": floor["concurrency"],
         "floor_per_second": round(base),
+        "floor_samples_per_second": [round(count / s["seconds"]) for s in samples],
         "ratio": round(ours / base, 2),
         "charged_twice_before_this_run": len(twice_before),
     }
+
+
+def _floor_run(count: int, prefix: str, provider: set[str], twice_before: set[str]) -> dict:
+    """One run of the floor, checked like the platform's. kube-proxy (iptables) sends each
+    new connection to a random provider pod, and each pod has its CPU limit, so how the
+    PAY_CONCURRENCY connections happen to spread moves the figure: the floor is the best of
+    three runs, each on fresh connections."""
+    what = f"pay, cluster: floor run {prefix}"
+    before, statuses = provider_summary(), provider_pay_statuses()
+    floor = json.loads(
+        in_invoice_app("-c", FLOOR_CHARGES.read_text(), str(count), prefix, timeout=900)
+    )
+    check_floor(floor, count, what)
+    check_ledger(_since(before, provider_summary(), twice_before), count, what)
+    check(_provider_pods() == provider, f"{what}: payment-provider's pods changed mid-run")
+    check_only_200s(_delta(provider_pay_statuses(), statuses), count, what)
+    return floor
 
 
 def _pay_leftovers(what: str, within: float = 180) -> None:
