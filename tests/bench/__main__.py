@@ -53,10 +53,8 @@ def _run(sections: list[str]) -> int:
             )
         if "reads" in sections:
             print(f"==> wrk {' '.join(reads.WRK)} on GET {reads.PAGE}, then the floor", flush=True)
-            ours, page = reads.invoice_app_reads(pg, logs)
-            base = reads.floor_reads(page, logs)
-            ratio = ours["requests_per_second"] / base["requests_per_second"]
-            results["reads"] = {"invoice_app": ours, "floor": base, "ratio": round(ratio, 2)}
+            figures = results["reads"] = reads.reads_versus_floor(pg, logs)
+            ours, base, ratio = figures["invoice_app"], figures["floor"], figures["ratio"]
             rows.append(
                 (f"GET {reads.PAGE}", _latency(ours), _latency(base), f"{ratio:.0%} of floor rps")
             )
@@ -134,9 +132,10 @@ def _cluster_sections(sections: list[str], results: dict) -> list[tuple[str, str
 
 
 def _latency(figures: dict) -> str:
+    cpu = figures.get("server_cpu_ms_per_request")
     return (
         f"{figures['requests_per_second']} rps, p50 {figures['p50_ms']} ms, "
-        f"p99 {figures['p99_ms']} ms"
+        f"p99 {figures['p99_ms']} ms" + (f", {cpu} ms CPU/request" if cpu else "")
     )
 
 
