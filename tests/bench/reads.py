@@ -52,7 +52,7 @@ def _ms(value: str) -> float:
     return round(float(number) * {"us": 0.001, "ms": 1, "s": 1000}[unit], 3)
 
 
-ROUNDS = 2
+ROUNDS = 3
 WARM_UP = 200
 
 
