@@ -1,18 +1,28 @@
 """Paying 10,000 invoices with both services as local processes, against the floor: the same
-number of charges made straight at one payment-provider with the same concurrency."""
+charges (payload, idempotency keys, ledger rows) made straight at one payment-provider over the
+same number of persistent connections, by the lightest client there is (tests/bench/
+floor_charges.py). Each run must pay everything exactly once, with nothing but 200s."""
 
+import json
 import subprocess
 import sys
 import time
+import urllib.parse
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import requests
-
+from tests.bench.checks import (
+    check,
+    check_all_paid,
+    check_ledger,
+    check_only_200s,
+    check_pay_report,
+    provider_statuses,
+)
 from tests.support import SERVICES, PostgresServer, ServiceProcess, http
 
 CONCURRENCY = 8
+FLOOR_CHARGES = Path(__file__).with_name("floor_charges.py")
 
 
 def seed(database_url: str, count: int) -> None:
@@ -23,17 +33,22 @@ def seed(database_url: str, count: int) -> None:
     )
 
 
-def pay_through_invoice_app(pg: PostgresServer, logs: Path, count: int) -> dict:
-    provider = ServiceProcess(
+def _provider(pg: PostgresServer, logs: Path, name: str) -> ServiceProcess:
+    return ServiceProcess(
         "payment_provider",
         {
-            "DATABASE_URL": pg.create_database(f"bench_pp_{uuid.uuid4().hex[:6]}"),
+            "DATABASE_URL": pg.create_database(f"bench_{name}_{uuid.uuid4().hex[:6]}"),
             "LOG_LEVEL": "WARNING",
             "THREADS": "16",
             "PAYMENT_PROVIDER_ALLOW_NO_TOKEN": "true",
         },
-        logs / "bench-payment-provider.log",
+        logs / f"bench-{name}.log",
     ).start()
+
+
+def pay_through_invoice_app(pg: PostgresServer, logs: Path, count: int) -> dict:
+    what = "pay, local: invoice-app"
+    provider = _provider(pg, logs, "pp")
     database = pg.create_database(f"bench_ia_{uuid.uuid4().hex[:6]}")
     app = ServiceProcess(
         "invoice_app",
@@ -51,11 +66,16 @@ def pay_through_invoice_app(pg: PostgresServer, logs: Path, count: int) -> dict:
         started = time.perf_counter()
         reply = http("POST", f"{app.url}/invoices/pay", timeout=600)
         elapsed = time.perf_counter() - started
-        if reply.status != 200 or reply.body["paidCount"] != count:
-            raise RuntimeError(f"pay run did not pay all {count}: {reply.status}")
-        summary = http("GET", f"{provider.url}/payments/summary").body
-        if summary["charged"] != count or summary["chargedTwice"]:
-            raise RuntimeError(f"provider saw {summary}, expected {count} single charges")
+        check_pay_report(reply, count, what)
+        listed = check_all_paid(
+            lambda after: http(
+                "GET", f"{app.url}/invoices?limit=1000&after={urllib.parse.quote(after)}"
+            ),
+            what,
+        )
+        check(listed == count, f"{what}: GET /invoices lists {listed} invoices, seeded {count}")
+        check_ledger(http("GET", f"{provider.url}/payments/summary").body, count, what)
+        check_only_200s(provider_statuses(provider.metrics_url), count, what)
     finally:
         app.kill()
         provider.kill()
@@ -63,36 +83,37 @@ def pay_through_invoice_app(pg: PostgresServer, logs: Path, count: int) -> dict:
 
 
 def floor(pg: PostgresServer, logs: Path, count: int) -> dict:
-    provider = ServiceProcess(
-        "payment_provider",
-        {
-            "DATABASE_URL": pg.create_database(f"bench_floor_{uuid.uuid4().hex[:6]}"),
-            "LOG_LEVEL": "WARNING",
-            "THREADS": "16",
-            "PAYMENT_PROVIDER_ALLOW_NO_TOKEN": "true",
-        },
-        logs / "bench-floor-provider.log",
-    ).start()
-    session = requests.Session()
-    session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=CONCURRENCY))
-    url = f"{provider.url}/payments/pay"
-
-    def charge(n: int) -> int:
-        response = session.post(
-            url,
-            json={"id": f"F{n:06d}", "value": 12.15, "currency": "EUR"},
-            headers={"Idempotency-Key": f"floor-{n}"},
-            timeout=30,
-        )
-        return response.status_code
-
+    what = "pay, local: floor"
+    provider = _provider(pg, logs, "floor")
     try:
-        started = time.perf_counter()
-        with ThreadPoolExecutor(CONCURRENCY) as pool:
-            statuses = list(pool.map(charge, range(count)))
-        elapsed = time.perf_counter() - started
-        if statuses.count(200) != count:
-            raise RuntimeError(f"floor: only {statuses.count(200)} of {count} charges succeeded")
+        result = floor_charges(provider.url, count, CONCURRENCY)
+        check_floor(result, count, what)
+        check_ledger(http("GET", f"{provider.url}/payments/summary").body, count, what)
+        check_only_200s(provider_statuses(provider.metrics_url), count, what)
     finally:
         provider.kill()
-    return {"charges": count, "seconds": round(elapsed, 2), "per_second": round(count / elapsed)}
+    seconds = result["seconds"]
+    return {"charges": count, "seconds": round(seconds, 2), "per_second": round(count / seconds)}
+
+
+def floor_charges(url: str, count: int, concurrency: int) -> dict:
+    command = [sys.executable, str(FLOOR_CHARGES), str(count), f"F{uuid.uuid4().hex[:6]}"]
+    command += ["--concurrency", str(concurrency), "--url", url]
+    output = subprocess.run(
+        command,
+        env={"PAYMENT_PROVIDER_TOKEN": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout
+    return json.loads(output)
+
+
+def check_floor(result: dict, count: int, what: str) -> None:
+    """Every charge the floor made got a 200 naming its payment, over the concurrency asked."""
+    check(
+        result["statuses"] == {"200": count} and result["confirmed"] == count,
+        f"{what}: {result['confirmed']} of {count} charges confirmed; statuses"
+        f" {result['statuses']}",
+    )
