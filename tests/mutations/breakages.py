@@ -54,7 +54,9 @@ def _put_back(original: dict, kind: str) -> None:
     kubectl(verb, "-f", "-", stdin=json.dumps(written))
     live = get(kind, name, namespace)
     assert live is not None, f"{kind}/{name} was not written back"
-    assert _essence(live) == _essence(original), f"{kind}/{name} differs from what it was"
+    assert _essence(live) == _essence(original), (
+        f"{kind}/{name} differs from what it was: {_essence(live)} != {_essence(original)}"
+    )
     _settle(kind, name, namespace)
 
 

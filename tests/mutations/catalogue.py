@@ -82,19 +82,36 @@ MUTATIONS = [
         lambda: removed("ingress", "invoice-app", "invoices"),
     ),
     Mutation(
+        # A NodePort or LoadBalancer is refused by the namespace's ResourceQuota (0 of each).
         "provider-published",
-        "a NodePort Service for payment-provider",
+        "an Ingress route to payment-provider",
         (f"{ISOLATION}::test_payment_provider_has_no_ingress_nodeport_or_loadbalancer",),
-        r"NodePort",
+        r"'payment-provider' not in",
         lambda: added(
             {
-                "apiVersion": "v1",
-                "kind": "Service",
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "Ingress",
                 "metadata": {"name": "payment-provider-published", "namespace": "payments"},
                 "spec": {
-                    "type": "NodePort",
-                    "selector": {"app.kubernetes.io/name": "payment-provider"},
-                    "ports": [{"port": 8082, "targetPort": 8082}],
+                    "rules": [
+                        {
+                            "host": "payments.localtest.me",
+                            "http": {
+                                "paths": [
+                                    {
+                                        "path": "/",
+                                        "pathType": "Prefix",
+                                        "backend": {
+                                            "service": {
+                                                "name": "payment-provider",
+                                                "port": {"number": 8082},
+                                            }
+                                        },
+                                    }
+                                ]
+                            },
+                        }
+                    ]
                 },
             }
         ),
