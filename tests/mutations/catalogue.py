@@ -120,7 +120,7 @@ MUTATIONS = [
         "payments-default-deny-removed",
         "the default-deny NetworkPolicy of `payments` deleted",
         (f"{ISOLATION}::test_only_invoice_app_reaches_payment_provider_and_its_database",),
-        r"'connected' == 'blocked ConnectionRefusedError'|the bystander in payments",
+        r"the bystander in payments",
         lambda: removed("networkpolicy", "default-deny", "payments"),
     ),
     Mutation(
@@ -130,7 +130,7 @@ MUTATIONS = [
             f"{ISOLATION}::"
             "test_a_pod_in_invoices_without_invoice_app_labels_is_blocked_by_the_providers_rule",
         ),
-        r"'connected' == 'blocked ConnectionRefusedError'",
+        r"\+ connected",
         lambda: patched(
             "networkpolicy",
             "payment-provider-allow-invoice-app",
@@ -142,7 +142,7 @@ MUTATIONS = [
         "provider-trusts-labels",
         "payment-provider's allow rule trusts invoice-app's labels in any namespace",
         (f"{ISOLATION}::test_a_pod_wearing_invoice_app_labels_in_another_namespace_is_blocked",),
-        r"'connected' == 'blocked ConnectionRefusedError'",
+        r"\+ connected",
         lambda: patched(
             "networkpolicy",
             "payment-provider-allow-invoice-app",
@@ -154,7 +154,7 @@ MUTATIONS = [
         "invoice-app-ingress-open",
         "invoice-app's ingress policy admits every pod of every namespace",
         (f"{ISOLATION}::test_invoice_app_is_reached_through_the_ingress_and_never_directly",),
-        r"'connected' == 'blocked ConnectionRefusedError'",
+        r"\+ connected",
         lambda: patched(
             "networkpolicy",
             "invoice-app-allow-ingress-controller",
@@ -204,7 +204,7 @@ MUTATIONS = [
         "team-bound-in-other-namespace",
         "team-invoices also bound to the workload role in `payments`",
         (f"{ISOLATION}::test_each_team_manages_only_its_own_namespace",),
-        r"can_i\('create', 'deployments', other",
+        r"can_i\('create', 'deployments', 'payments'",
         lambda: added(
             _binding(
                 "RoleBinding",
@@ -293,7 +293,7 @@ MUTATIONS = [
         (
             f"{RESILIENCE}::test_the_billing_cronjob_pays_the_pending_invoices_through_the_same_code_path",
         ),
-        r"'type': 'Failed'",
+        r"BackoffLimitExceeded",
         lambda: patched(
             "cronjob",
             "invoice-app-billing",
@@ -311,7 +311,7 @@ MUTATIONS = [
         "failure-rate-ignored",
         "payment-provider ignores FAILURE_RATE (mutant image)",
         (f"{RESILIENCE}::test_the_original_exercise_half_failure_rate_pays_about_half_in_one_run",),
-        r"newly_paid < 0.65 \* pending",
+        r"assert True is False",
         lambda: mutant_image(
             "payments",
             "payment-provider",
@@ -325,7 +325,7 @@ MUTATIONS = [
         "paid-on-any-answer",
         "the original's bug patched back in: an invoice is paid on any answer (mutant image)",
         (f"{RESILIENCE}::test_the_original_exercise_half_failure_rate_pays_about_half_in_one_run",),
-        r"newly_paid < 0.65 \* pending",
+        r"assert True is False",
         lambda: mutant_image(
             "invoices",
             "invoice-app",

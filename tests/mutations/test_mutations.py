@@ -65,7 +65,17 @@ RECAP = re.compile(r"^localhost\s+: ok=\d+\s+changed=(\d+)\s+unreachable=0\s+fai
 
 def test_the_platform_is_as_deployed_after_every_breakage() -> None:
     """Each breakage checked its own restoration; the deploy stage agrees: nothing to change."""
-    result = playbook("playbooks/deploy.yml", check=False)
+    result = playbook("playbooks/deploy.yml", "--diff", check=False)
     recap = RECAP.findall(result.stdout)
     assert recap, result.stdout[-3000:]
-    assert recap[-1] == "0", re.findall(r"^changed: .*$", result.stdout, re.M)
+    assert recap[-1] == "0", f"changed: {_changed_tasks(result.stdout)}\n{result.stdout[-6000:]}"
+
+
+def _changed_tasks(output: str) -> list[str]:
+    changed, task = [], ""
+    for line in output.splitlines():
+        if line.startswith("TASK ["):
+            task = line[len("TASK [") : line.index("]")]
+        elif line.startswith("changed:"):
+            changed.append(task)
+    return changed
