@@ -83,9 +83,31 @@ PAY_IN_POD = (
 )
 
 
-def force_kill(namespace: str, pod: str) -> None:
-    """SIGKILL, no grace period: the pod gets no chance to finish or drain."""
-    kubectl("delete", "pod", pod, "-n", namespace, "--grace-period=0", "--force", "--wait=false")
+def _container(namespace: str, pod: str) -> dict:
+    return json.loads(kubectl("get", "pod", pod, "-n", namespace, "-o", "json"))["status"][
+        "containerStatuses"
+    ][0]
+
+
+def force_kill(namespace: str, pod: str) -> int:
+    """SIGKILL to the pod's container through the node's containerd: no SIGTERM, no grace, no
+    drain. (`kubectl delete --grace-period=0 --force` only removes the API object; the kubelet
+    still stops the container gracefully, and a pay run in it finishes.) The kubelet then
+    restarts the container in place. Returns the restart count before the kill."""
+    container = _container(namespace, pod)
+    ctr("tasks", "kill", "--signal", "SIGKILL", container["containerID"].split("://", 1)[1])
+    return container["restartCount"]
+
+
+def assert_killed(namespace: str, pod: str, restarts_before: int) -> None:
+    """The fault landed: the container died of SIGKILL (exit 137) and was started again."""
+
+    def died_of_sigkill() -> bool:
+        container = _container(namespace, pod)
+        ended = container.get("lastState", {}).get("terminated", {})
+        return container["restartCount"] > restarts_before and ended.get("exitCode") == 137
+
+    wait_until(died_of_sigkill, 60, f"{pod} to have died of SIGKILL", interval=0.5)
 
 
 def _kill_mid_run(victims: list[tuple[str, str]], serving: str, count: int) -> dict:
@@ -118,9 +140,10 @@ def _kill_mid_run(victims: list[tuple[str, str]], serving: str, count: int) -> d
         if progress >= 0.1 * count:
             break
         time.sleep(0.2)
-    for namespace, name in victims:
-        force_kill(namespace, name)
+    restarts = {victim: force_kill(*victim) for victim in victims}
     run.join()
+    for (namespace, name), before_kill in restarts.items():
+        assert_killed(namespace, name, before_kill)
     # The fault landed mid-run: some, not all, of the run's charges were made before it.
     assert 0.1 * count <= progress <= 0.9 * count, f"killed at {progress} of {count} charges"
     runs = pay_until_all_paid()
@@ -161,16 +184,19 @@ def test_the_database_killed_while_paying_never_charges_an_invoice_twice() -> No
 def test_paid_state_survives_the_database_pod() -> None:
     pay_until_all_paid()
     before = {i["InvoiceId"]: i["Status"] for i in public("GET", "/invoices").body}
+    gone = json.loads(kubectl("get", "pod", "invoices-db-0", "-n", "invoices", "-o", "json"))
     kubectl("delete", "pod", "invoices-db-0", "-n", "invoices")
-    kubectl(
-        "wait",
-        "--for=condition=Ready",
-        "pod/invoices-db-0",
-        "-n",
-        "invoices",
-        "--timeout=180s",
-        timeout=190,
-    )
+
+    def replaced_and_ready() -> bool:
+        now = json.loads(
+            kubectl(
+                "get", "pod", "invoices-db-0", "-n", "invoices", "-o", "json", "--ignore-not-found"
+            )
+            or "{}"
+        )
+        return bool(now) and now["metadata"]["uid"] != gone["metadata"]["uid"] and ready(now)
+
+    wait_until(replaced_and_ready, 180, "a new invoices-db-0 to be Ready", interval=1)
     # Until invoice-app reconnects, the Ingress answers 502-504; then invoice-app answers
     # from whatever the new database pod holds.
     wait_until(

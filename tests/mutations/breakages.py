@@ -43,20 +43,64 @@ def _settle(kind: str, name: str, namespace: str | None) -> None:
         wait_rolled_out(namespace or "", f"{kind}/{name}")
 
 
+# The resource names of the kinds the breakages write back, for the API paths.
+PLURALS = {
+    "CronJob": "cronjobs",
+    "Deployment": "deployments",
+    "Ingress": "ingresses",
+    "Namespace": "namespaces",
+    "NetworkPolicy": "networkpolicies",
+    "StatefulSet": "statefulsets",
+}
+
+
+def _annotation(manifest: dict, key: str) -> str | None:
+    return (manifest["metadata"].get("annotations") or {}).get(key)
+
+
+def _api_path(manifest: dict, named: bool) -> str:
+    version = manifest["apiVersion"]
+    path = "/api/v1" if version == "v1" else f"/apis/{version}"
+    if namespace := manifest["metadata"].get("namespace"):
+        path += f"/namespaces/{namespace}"
+    path += f"/{PLURALS[manifest['kind']]}"
+    return f"{path}/{manifest['metadata']['name']}" if named else path
+
+
 def _put_back(original: dict, kind: str) -> None:
-    """Writes `original` back as it was (replacing what is there, or creating it again)."""
+    """Writes `original` back as it was (replacing what is there, or creating it again).
+    Through the raw API: `kubectl replace` and `create` would rewrite the last-applied
+    annotation, and the deploy stage would then see a change to make."""
     name, namespace = original["metadata"]["name"], original["metadata"].get("namespace")
     written = json.loads(json.dumps(original))
     for field in SERVER_FIELDS:
         written["metadata"].pop(field, None)
     written.pop("status", None)
-    verb = "create" if get(kind, name, namespace) is None else "replace"
-    kubectl(verb, "-f", "-", stdin=json.dumps(written))
+    if get(kind, name, namespace) is None:
+        kubectl(
+            "create",
+            "--raw",
+            _api_path(original, named=False),
+            "-f",
+            "-",
+            stdin=json.dumps(written),
+        )
+    else:
+        kubectl(
+            "replace",
+            "--raw",
+            _api_path(original, named=True),
+            "-f",
+            "-",
+            stdin=json.dumps(written),
+        )
     live = get(kind, name, namespace)
     assert live is not None, f"{kind}/{name} was not written back"
     assert _essence(live) == _essence(original), (
         f"{kind}/{name} differs from what it was: {_essence(live)} != {_essence(original)}"
     )
+    applied = "kubectl.kubernetes.io/last-applied-configuration"
+    assert _annotation(live, applied) == _annotation(original, applied), f"{kind}/{name}: {applied}"
     _settle(kind, name, namespace)
 
 
