@@ -55,3 +55,18 @@ def test_every_role_has_defaults_argument_specs_and_readme() -> None:
         if defaults.is_file():
             names = (yaml.safe_load(defaults.read_text()) or {}).keys()
             assert all(n.startswith(f"{role.name}_") for n in names), (role.name, list(names))
+
+
+def test_no_role_defaults_a_variable_its_argument_specs_require() -> None:
+    """A default would satisfy `required: true`, so the check could never fire."""
+    for role in sorted((REPO / "roles").iterdir()):
+        defaults = role / "defaults" / "main.yml"
+        names = set((yaml.safe_load(defaults.read_text()) or {}) if defaults.is_file() else {})
+        specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())
+        required = {
+            name
+            for entry in specs["argument_specs"].values()
+            for name, option in (entry.get("options") or {}).items()
+            if option.get("required")
+        }
+        assert not required & names, (role.name, sorted(required & names))
