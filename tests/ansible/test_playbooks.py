@@ -70,3 +70,23 @@ def test_no_role_defaults_a_variable_its_argument_specs_require() -> None:
             if option.get("required")
         }
         assert not required & names, (role.name, sorted(required & names))
+
+
+def test_the_vault_client_prints_the_password_from_the_environment_and_refuses_without() -> None:
+    client = REPO / "inventories" / "prod" / "vault-client.sh"
+    env = {k: v for k, v in ansible_env().items() if k != "INVOICING_VAULT_PASSWORD"}
+    unset = subprocess.run(
+        [client, "--vault-id", "prod"], env=env, capture_output=True, text=True, check=False
+    )
+    assert unset.returncode != 0
+    assert unset.stdout == ""
+    assert "INVOICING_VAULT_PASSWORD is not set" in unset.stderr
+    given = subprocess.run(
+        [client, "--vault-id", "prod"],
+        env={**env, "INVOICING_VAULT_PASSWORD": "s3cret"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert given.stdout == "s3cret\n"
+    assert not list(REPO.glob("inventories/*/*password*")), "no password file next to a vault"
