@@ -38,8 +38,9 @@ test: ## run every test tier, fastest first (what CI runs)
 conformance: ## upstream e2e suites (Netpol, Services/DNS [Conformance], Pod Security) in full; out/conformance/
 	CONFORMANCE_SCOPE=full scripts/test.sh conformance
 
-lint: ## ruff on the services and tests
+lint: setup ## ruff on the services and tests, ansible-lint (production profile) on the Ansible code
 	scripts/test.sh lint
+	$(VENV)/ansible-lint
 
 run-invoice-app: setup ## run invoice-app on 127.0.0.1:8081 (SQLite, provider on :8082)
 	cd services && ../$(VENV)/python -m invoice_app
