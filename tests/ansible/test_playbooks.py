@@ -90,3 +90,16 @@ def test_the_vault_client_prints_the_password_from_the_environment_and_refuses_w
     )
     assert given.stdout == "s3cret\n"
     assert not list(REPO.glob("inventories/*/*password*")), "no password file next to a vault"
+
+
+def test_no_role_reaches_a_path_outside_itself() -> None:
+    """Paths outside a role come in through variables (service_image_context), and templates
+    are named, not reached through a sibling's directory."""
+    roles = sorted(p.name for p in (REPO / "roles").iterdir())
+    for path in (REPO / "roles").rglob("*"):
+        if path.suffix not in {".yml", ".j2"}:
+            continue
+        text = path.read_text()
+        assert "../" not in text, path.relative_to(REPO)
+        for role in roles:
+            assert f"{role}/templates/" not in text, (path.relative_to(REPO), role)
