@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 VENV := .venv/bin
 
-.PHONY: help setup up down cluster images cluster-health render test lint bench run-invoice-app run-payment-provider conformance
+.PHONY: help setup up down cluster images cluster-health render test lint bench run-invoice-app run-payment-provider conformance prove-the-proofs
 PLAYBOOK := $(VENV)/ansible-playbook
 
 help: ## list the targets
@@ -38,9 +38,11 @@ test: ## run every test tier, fastest first (what CI runs)
 conformance: ## upstream e2e suites (Netpol, Services/DNS [Conformance], Pod Security) in full; out/conformance/
 	CONFORMANCE_SCOPE=full scripts/test.sh conformance
 
-lint: setup ## ruff on the services and tests, ansible-lint (production profile) on the Ansible code
+prove-the-proofs: ## break each property an e2e proof claims, on the deployed platform, and watch the proof fail
+	MUTATIONS_SCOPE=full scripts/test.sh proofs
+
+lint: ## ruff, ansible-lint, the generated role tables (scripts/role-docs.py) and the docs' links
 	scripts/test.sh lint
-	$(VENV)/ansible-lint
 
 run-invoice-app: setup ## run invoice-app on 127.0.0.1:8081 (SQLite, provider on :8082)
 	cd services && ../$(VENV)/python -m invoice_app

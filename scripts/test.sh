@@ -2,13 +2,13 @@
 # Runs every test tier, fastest first, and stops at the first tier that fails.
 #   scripts/test.sh            all tiers
 #   scripts/test.sh unit ...   only the named tiers:
-#       lint unit integration ansible images cluster conformance site molecule
+#       lint unit integration ansible images cluster conformance site proofs molecule
 # The tiers from `images` on build and run the real local cluster (the first time on a machine
 # that compiles Kubernetes: ~15 minutes on 2 cores, cached afterwards).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_tiers=(lint unit integration ansible images cluster conformance site molecule)
+all_tiers=(lint unit integration ansible images cluster conformance site proofs molecule)
 tiers=("${@:-${all_tiers[@]}}")
 
 scripts/setup.sh
@@ -19,9 +19,13 @@ banner() { printf '\n==> [%s] %s\n' "$(date +%T)" "$*"; }
 for tier in "${tiers[@]}"; do
   case $tier in
     lint)
-      banner "lint: ruff"
-      ruff check services tests
-      ruff format --check services tests
+      # The one place CI runs ansible-lint (it reads .ansible-lint: production profile, offline).
+      banner "lint: ruff, the generated role tables, the documentation's links, ansible-lint"
+      ruff check services tests scripts
+      ruff format --check services tests scripts
+      python scripts/role-docs.py --check
+      python scripts/check-links.py
+      ansible-lint
       ;;
     unit)
       banner "unit tests"
@@ -32,7 +36,7 @@ for tier in "${tiers[@]}"; do
       pytest tests/integration
       ;;
     ansible)
-      banner "Ansible gates: syntax, ansible-lint, manifests against the Kubernetes schema"
+      banner "Ansible gates: syntax, manifests against the Kubernetes schema (ansible-lint is in lint)"
       pytest tests/ansible
       ;;
     images)
@@ -57,6 +61,12 @@ for tier in "${tiers[@]}"; do
     site)
       banner "site.yml on the local cluster: converge and verify, then a run that changes nothing"
       pytest tests/site -s
+      ;;
+    proofs)
+      # MUTATIONS_SCOPE=full (make prove-the-proofs) runs every breakage; CI the quick ones.
+      banner "mutations: each e2e proof must fail with its property broken (${MUTATIONS_SCOPE:-ci} scope)"
+      ansible-playbook site.yml
+      pytest tests/mutations -p no:cacheprovider
       ;;
     molecule)
       banner "molecule test --all: dev and prod scenarios with the end-to-end proofs"

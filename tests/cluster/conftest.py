@@ -64,6 +64,17 @@ def ctr(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     )
 
 
+def containerd_name(reference: str) -> str:
+    """The full name containerd files an image reference under (`busybox:1` is
+    `docker.io/library/busybox:1`)."""
+    first = reference.split("/", 1)[0]
+    if "/" not in reference:
+        return f"docker.io/library/{reference}"
+    if "." in first or ":" in first or first == "localhost":
+        return reference
+    return f"docker.io/{reference}"
+
+
 def cluster_healthy() -> bool:
     return os.path.exists(HEALTH) and subprocess.run([HEALTH], capture_output=True).returncode == 0
 
@@ -116,14 +127,20 @@ def test_image(cluster: str) -> str:
     listed = ctr("images", "ls", "-q", f"name=={TEST_IMAGE}").stdout
     if TEST_IMAGE not in listed:
         docker_build(TEST_IMAGE)
-        saved = subprocess.run(["docker", "save", TEST_IMAGE], capture_output=True, check=True)
-        subprocess.run(
-            ["ctr", "--address", CONTAINERD_SOCKET, "-n", "k8s.io", "images", "import", "-"],
-            input=saved.stdout,
-            capture_output=True,
-            check=True,
-        )
+        import_docker_image(TEST_IMAGE)
     return TEST_IMAGE
+
+
+def import_docker_image(tag: str) -> None:
+    """Copies an image from Docker's store into the cluster's containerd, as the images stage
+    does for the local provider."""
+    saved = subprocess.run(["docker", "save", tag], capture_output=True, check=True)
+    subprocess.run(
+        ["ctr", "--address", CONTAINERD_SOCKET, "-n", "k8s.io", "images", "import", "-"],
+        input=saved.stdout,
+        capture_output=True,
+        check=True,
+    )
 
 
 @pytest.fixture

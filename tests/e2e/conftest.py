@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.cluster.conftest import kubectl
-from tests.support import Reply, http
+from tests.support import Reply, http, wait_until
 
 # Where the Ingress is, and the host it serves (the molecule prod scenario sets https and
 # prod's host name).
@@ -59,6 +59,26 @@ def pods(namespace: str, app: str) -> list[dict]:
 def ready(pod: dict) -> bool:
     conditions = pod.get("status", {}).get("conditions", [])
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def wait_rolled_out(namespace: str, workload: str) -> None:
+    """Waits until the rollout of `workload` (kind/name) has finished and its old pods are
+    gone: while they drain they still answer the keep-alive connections clients opened to
+    them, with the old configuration."""
+    kubectl("rollout", "status", workload, "-n", namespace, "--timeout=240s", timeout=250)
+    selector = json.loads(kubectl("get", workload, "-n", namespace, "-o", "json"))["spec"][
+        "selector"
+    ]["matchLabels"]
+    labels = ",".join(f"{key}={value}" for key, value in selector.items())
+    wait_until(
+        lambda: (
+            "deletionTimestamp"
+            not in kubectl("get", "pods", "-n", namespace, "-l", labels, "-o", "json")
+        ),
+        120,
+        f"the old pods of {workload} to be gone",
+        interval=1,
+    )
 
 
 def in_pod_of(namespace: str, app: str, *python: str, timeout: float = 120, avoid: str = "") -> str:

@@ -207,8 +207,29 @@ def test_payment_provider_has_no_ingress_nodeport_or_loadbalancer() -> None:
     assert {s["spec"]["type"] for s in services} == {"ClusterIP"}
 
 
+@pytest.fixture
+def bystander() -> Iterator[tuple[str, int]]:
+    """A listener in `payments` that no allow policy selects: only the namespace's default-deny
+    guards it. Returns its pod IP and port."""
+    name = f"bystander-{uuid.uuid4().hex[:6]}"
+    listener = restricted_pod(name, "payments")
+    container = listener["spec"]["containers"][0]
+    container["command"] = ["python3", "-m", "http.server", "8080", "--directory", "/tmp"]
+    container["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}]
+    # Its positive control: the kubelet's probe, which no NetworkPolicy filters, reaches it.
+    container["readinessProbe"] = {"tcpSocket": {"port": 8080}, "periodSeconds": 1}
+    listener["spec"]["volumes"] = [{"name": "tmp", "emptyDir": {}}]
+    apply(listener)
+    try:
+        wait_pod_ready("payments", name)
+        ip = json.loads(kubectl("get", "pod", name, "-n", "payments", "-o", "json"))["status"]
+        yield ip["podIP"], 8080
+    finally:
+        kubectl("delete", "pod", name, "-n", "payments", "--wait=false")
+
+
 def test_only_invoice_app_reaches_payment_provider_and_its_database(
-    outsider: tuple[str, str],
+    outsider: tuple[str, str], bystander: tuple[str, int]
 ) -> None:
     namespace, pod = outsider
     # Positive controls: each allowed path works, so a refusal below is the policy's doing.
@@ -219,6 +240,8 @@ def test_only_invoice_app_reaches_payment_provider_and_its_database(
     assert connect_from(namespace, pod, KUBE_DNS) == "connected", "the outsider's own control"
     for target in (PROVIDER, DATABASE, LEDGER):
         assert connect_from(namespace, pod, target) == REFUSED, target
+    # Whatever else runs in `payments` is shut by its default-deny alone.
+    assert connect_from(namespace, pod, bystander) == REFUSED, "the bystander in payments"
 
 
 def test_a_pod_in_invoices_without_invoice_app_labels_is_blocked_by_the_providers_rule() -> None:

@@ -1,0 +1,70 @@
+"""Every end-to-end proof, shown to fail when the property it claims is broken.
+
+For each entry of the catalogue: break the running platform, check the breakage landed, run
+the proof in a pytest of its own, demand that it fails with the failure its claim predicts,
+then restore the platform (checked object by object). A proof that still passes fails this
+tier: it would have passed with its property broken.
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.ansible.conftest import playbook
+from tests.mutations.catalogue import MUTATIONS, Mutation
+from tests.mutations.conftest import VERDICTS
+from tests.support import REPO
+
+# CI runs the quick ones; `make prove-the-proofs` (MUTATIONS_SCOPE=full) every one.
+SCOPE = os.environ.get("MUTATIONS_SCOPE", "ci")
+SELECTED = [m for m in MUTATIONS if SCOPE == "full" or m.ci]
+
+
+def run_proofs(proofs: tuple[str, ...]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", *(f"tests/e2e/{p}" for p in proofs), "-q", "-rfE",
+         "-p", "no:cacheprovider", "--tb=short"],
+        cwd=REPO, capture_output=True, text=True, timeout=1200, check=False,
+    )  # fmt: skip
+
+
+def _failed(proof: str, output: str) -> bool:
+    """pytest's short summary (-rfE) names each failed or erroring test, parameters included."""
+    return re.search(rf"^(FAILED|ERROR) tests/e2e/{re.escape(proof)}\b", output, re.M) is not None
+
+
+@pytest.mark.parametrize("mutation", SELECTED, ids=[m.name for m in SELECTED])
+def test_the_proof_fails_when_its_property_is_broken(mutation: Mutation) -> None:
+    names = ", ".join(p.split("::")[-1] for p in mutation.proofs)
+    verdict = "could not be broken"
+    try:
+        with mutation.apply():
+            result = run_proofs(mutation.proofs)
+        output = result.stdout + result.stderr
+        if result.returncode == 0:
+            verdict = "STILL PASSED"
+        elif result.returncode != 1:
+            verdict = f"did not run (pytest exit {result.returncode})"
+        elif missed := [p for p in mutation.proofs if not _failed(p, output)]:
+            verdict = f"failed, but {', '.join(missed)} passed"
+        elif not re.search(mutation.fails_with, output):
+            verdict = "failed, but not as the breakage predicts"
+        else:
+            verdict = "failed as it should"
+    finally:
+        VERDICTS.append((mutation.name, mutation.breakage, names, verdict))
+    assert verdict == "failed as it should", f"{verdict}:\n{output[-6000:]}"
+
+
+RECAP = re.compile(r"^localhost\s+: ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", re.M)
+
+
+def test_the_platform_is_as_deployed_after_every_breakage() -> None:
+    """Each breakage checked its own restoration; the deploy stage agrees: nothing to change."""
+    result = playbook("playbooks/deploy.yml", check=False)
+    recap = RECAP.findall(result.stdout)
+    assert recap, result.stdout[-3000:]
+    assert recap[-1] == "0", re.findall(r"^changed: .*$", result.stdout, re.M)
