@@ -92,3 +92,51 @@ def test_no_role_reaches_a_path_outside_itself() -> None:
         assert "../" not in text, path.relative_to(REPO)
         for role in roles:
             assert f"{role}/templates/" not in text, (path.relative_to(REPO), role)
+
+
+# Facts roles publish for other roles and stages; every other name a role's tasks register or
+# set is internal and carries the __<role>_ prefix.
+PUBLISHED_FACTS = {
+    "cluster_provider_resolved",
+    "cluster_provider_reason",
+    "cluster_published_by",
+    "cluster_kubeconfig_path",
+    "cluster_context_name",
+    "cluster_entry_url",
+    "cluster_image_target",
+    "local_cluster_node_converged",
+    "python_base_image_refs",
+    "python_base_image_ref",
+    "service_image_refs",
+    "local_cluster_node_import",  # not a fact: the input of its import-images entry point
+}
+
+
+def _task_names(tasks: list) -> set[str]:
+    names: set[str] = set()
+    for task in tasks or []:
+        for key in ("block", "rescue", "always"):
+            names |= _task_names(task.get(key, []))
+        if "register" in task:
+            names.add(task["register"])
+        names |= set(task.get("ansible.builtin.set_fact", {}) or {}) - {"cacheable"}
+        if "loop_var" in task.get("loop_control", {}):
+            names.add(task["loop_control"]["loop_var"])
+        if not any(k.endswith(("include_role", "import_role")) for k in task):
+            names |= set(task.get("vars", {}) or {})
+    return names
+
+
+def test_internal_variables_carry_the_double_underscore_role_prefix() -> None:
+    for role in sorted((REPO / "roles").iterdir()):
+        names: set[str] = set()
+        for tasks in [*role.glob("tasks/*.yml"), *role.glob("handlers/*.yml")]:
+            names |= _task_names(yaml.safe_load(tasks.read_text()))
+        for constants in role.glob("vars/*.yml"):
+            if role.name != "local_cluster":  # its vars/ are its sub-roles' inputs
+                names |= set(yaml.safe_load(constants.read_text()) or {})
+        internal = names - PUBLISHED_FACTS
+        assert all(n.startswith(f"__{role.name}_") for n in internal), (
+            role.name,
+            sorted(n for n in internal if not n.startswith(f"__{role.name}_")),
+        )
