@@ -27,9 +27,9 @@ images: setup ## only the images stage: Debian's dockerd, base images, the conte
 cluster-health: ## each local cluster component's state, and the log of any that is down
 	/usr/local/bin/invoicing-cluster-health
 
-render: setup ## write what deploy would apply to out/<env>/ (ENV=dev|prod), touching no cluster
+render: setup ## write what deploy would apply to out/<env>/ (ENV=dev|prod; prod reads INVOICING_VAULT_PASSWORD), touching no cluster
 	mkdir -p out/$(or $(ENV),dev)
-	$(PLAYBOOK) -i inventories/$(or $(ENV),dev) $(if $(filter prod,$(ENV)),--vault-password-file inventories/prod/demo-vault-password.txt) \
+	$(PLAYBOOK) -i inventories/$(or $(ENV),dev) $(if $(filter prod,$(ENV)),--vault-id prod@inventories/prod/vault-client.sh) \
 		playbooks/deploy.yml -e platform_render_dir=$(CURDIR)/out/$(or $(ENV),dev)
 
 test: ## run every test tier, fastest first (what CI runs)

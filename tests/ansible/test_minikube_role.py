@@ -28,8 +28,8 @@ def role_play(tmp_path: Path) -> Path:
         name: minikube
         tasks_from: "{{ entry }}"
     - ansible.builtin.debug:
-        msg: "RESULT {{ {'url': minikube_url | default(''),
-                         'checksum': minikube_checksum | default('')} | to_json }}"
+        msg: "RESULT {{ {'url': __minikube_url | default(''),
+                         'checksum': __minikube_checksum | default('')} | to_json }}"
 """
     )
     return play

@@ -44,3 +44,99 @@ def test_every_role_has_defaults_argument_specs_and_readme() -> None:
         if defaults.is_file():
             names = (yaml.safe_load(defaults.read_text()) or {}).keys()
             assert all(n.startswith(f"{role.name}_") for n in names), (role.name, list(names))
+
+
+def test_no_role_defaults_a_variable_its_argument_specs_require() -> None:
+    """A default would satisfy `required: true`, so the check could never fire."""
+    for role in sorted((REPO / "roles").iterdir()):
+        defaults = role / "defaults" / "main.yml"
+        names = set((yaml.safe_load(defaults.read_text()) or {}) if defaults.is_file() else {})
+        specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())
+        required = {
+            name
+            for entry in specs["argument_specs"].values()
+            for name, option in (entry.get("options") or {}).items()
+            if option.get("required")
+        }
+        assert not required & names, (role.name, sorted(required & names))
+
+
+def test_the_vault_client_prints_the_password_from_the_environment_and_refuses_without() -> None:
+    client = REPO / "inventories" / "prod" / "vault-client.sh"
+    env = {k: v for k, v in ansible_env().items() if k != "INVOICING_VAULT_PASSWORD"}
+    unset = subprocess.run(
+        [client, "--vault-id", "prod"], env=env, capture_output=True, text=True, check=False
+    )
+    assert unset.returncode != 0
+    assert unset.stdout == ""
+    assert "INVOICING_VAULT_PASSWORD is not set" in unset.stderr
+    given = subprocess.run(
+        [client, "--vault-id", "prod"],
+        env={**env, "INVOICING_VAULT_PASSWORD": "s3cret"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert given.stdout == "s3cret\n"
+    assert not list(REPO.glob("inventories/*/*password*")), "no password file next to a vault"
+
+
+def test_no_role_reaches_a_path_outside_itself() -> None:
+    """Paths outside a role come in through variables (service_image_context), and templates
+    are named, not reached through a sibling's directory."""
+    roles = sorted(p.name for p in (REPO / "roles").iterdir())
+    for path in (REPO / "roles").rglob("*"):
+        if path.suffix not in {".yml", ".j2"}:
+            continue
+        text = path.read_text()
+        assert "../" not in text, path.relative_to(REPO)
+        for role in roles:
+            assert f"{role}/templates/" not in text, (path.relative_to(REPO), role)
+
+
+# Facts roles publish for other roles and stages; every other name a role's tasks register or
+# set is internal and carries the __<role>_ prefix.
+PUBLISHED_FACTS = {
+    "cluster_provider_resolved",
+    "cluster_provider_reason",
+    "cluster_published_by",
+    "cluster_kubeconfig_path",
+    "cluster_context_name",
+    "cluster_entry_url",
+    "cluster_image_target",
+    "local_cluster_node_converged",
+    "python_base_image_refs",
+    "python_base_image_ref",
+    "service_image_refs",
+    "local_cluster_node_import",  # not a fact: the input of its import-images entry point
+}
+
+
+def _task_names(tasks: list) -> set[str]:
+    names: set[str] = set()
+    for task in tasks or []:
+        for key in ("block", "rescue", "always"):
+            names |= _task_names(task.get(key, []))
+        if "register" in task:
+            names.add(task["register"])
+        names |= set(task.get("ansible.builtin.set_fact", {}) or {}) - {"cacheable"}
+        if "loop_var" in task.get("loop_control", {}):
+            names.add(task["loop_control"]["loop_var"])
+        if not any(k.endswith(("include_role", "import_role")) for k in task):
+            names |= set(task.get("vars", {}) or {})
+    return names
+
+
+def test_internal_variables_carry_the_double_underscore_role_prefix() -> None:
+    for role in sorted((REPO / "roles").iterdir()):
+        names: set[str] = set()
+        for tasks in [*role.glob("tasks/*.yml"), *role.glob("handlers/*.yml")]:
+            names |= _task_names(yaml.safe_load(tasks.read_text()))
+        for constants in role.glob("vars/*.yml"):
+            if role.name != "local_cluster":  # its vars/ are its sub-roles' inputs
+                names |= set(yaml.safe_load(constants.read_text()) or {})
+        internal = names - PUBLISHED_FACTS
+        assert all(n.startswith(f"__{role.name}_") for n in internal), (
+            role.name,
+            sorted(n for n in internal if not n.startswith(f"__{role.name}_")),
+        )
