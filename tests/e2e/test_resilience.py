@@ -6,6 +6,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 
@@ -75,11 +76,12 @@ def test_rollout_of_a_new_image_version_under_traffic_fails_no_request() -> None
 
 # A pay run from inside one invoice-app pod to itself: the test knows which pod serves it.
 PAY_IN_POD = (
-    "import os, urllib.request;"
+    "import os, urllib.error, urllib.request;"
     "token = os.environ.get('INVOICE_APP_API_TOKEN', '');"
     "request = urllib.request.Request('http://127.0.0.1:8081/invoices/pay', data=b'',"
     " headers={'Authorization': 'Bearer ' + token} if token else {});"
-    "print(urllib.request.urlopen(request, timeout=300).status)"
+    "\ntry: print(urllib.request.urlopen(request, timeout=300).status)"
+    "\nexcept urllib.error.HTTPError as error: print(error.code)"
 )
 
 
@@ -110,28 +112,54 @@ def assert_killed(namespace: str, pod: str, restarts_before: int) -> None:
     wait_until(died_of_sigkill, 60, f"{pod} to have died of SIGKILL", interval=0.5)
 
 
-def _kill_mid_run(victims: list[tuple[str, str]], serving: str, count: int) -> dict:
+def kill_pods(*victims: tuple[str, str]) -> Callable[[str], None]:
+    """The fault for `_kill_mid_run`: SIGKILL to each victim; its check, after the run, that
+    each died of it."""
+    restarts = {victim: force_kill(*victim) for victim in victims}
+
+    def check(_: str) -> None:
+        for (namespace, name), before_kill in restarts.items():
+            assert_killed(namespace, name, before_kill)
+
+    return check
+
+
+def kill_the_database_and_keep_it_away() -> Callable[[str], None]:
+    """The fault for `_kill_mid_run`: invoices-db scaled to zero and its container SIGKILLed at
+    once, so it stays away past invoice-app's connection timeout and the run cannot settle
+    what it charged. Its check: the run did end without settling (not a 200), then the
+    database comes back."""
+    container = _container("invoices", "invoices-db-0")["containerID"].split("://", 1)[1]
+    kubectl("scale", "statefulset/invoices-db", "-n", "invoices", "--replicas=0")
+    ctr("tasks", "kill", "--signal", "SIGKILL", container)
+
+    def check(answer: str) -> None:
+        try:
+            assert answer.strip() != "200", "the run settled: the database was not away"
+        finally:
+            kubectl("scale", "statefulset/invoices-db", "-n", "invoices", "--replicas=1")
+            wait_rolled_out("invoices", "statefulset/invoices-db")
+
+    return check
+
+
+def _kill_mid_run(fault: Callable[[], Callable[[str], None]], serving: str, count: int) -> dict:
     """Seeds `count` invoices, starts a pay run on the invoice-app pod `serving`, waits until
     the provider's ledger holds between 10% and 90% of the new charges (the run is provably
-    mid-way), force-kills the victims, then pays until nothing is pending. Returns figures:
-    the charges and the payments charged twice that appeared since the seeding."""
+    mid-way), applies the fault, checks it landed, then pays until nothing is pending.
+    Returns figures: the charges and the payments charged twice since the seeding."""
     pay_until_all_paid()  # nothing pending, so every charge from here on is one of the new
     before = provider_summary()
     seed(count)
+    answer: list[str] = []
     run = threading.Thread(
-        target=lambda: kubectl(
-            "exec",
-            "-n",
-            "invoices",
-            serving,
-            "--",
-            "python3",
-            "-c",
-            PAY_IN_POD,
-            check=False,
-            timeout=300,
+        target=lambda: answer.append(
+            kubectl(
+                "exec", "-n", "invoices", serving, "--", "python3", "-c", PAY_IN_POD,
+                check=False, timeout=300,
+            )
         )
-    )
+    )  # fmt: skip
     run.start()
     progress = 0
     deadline = time.monotonic() + 120
@@ -140,10 +168,9 @@ def _kill_mid_run(victims: list[tuple[str, str]], serving: str, count: int) -> d
         if progress >= 0.1 * count:
             break
         time.sleep(0.2)
-    restarts = {victim: force_kill(*victim) for victim in victims}
+    check = fault()
     run.join()
-    for (namespace, name), before_kill in restarts.items():
-        assert_killed(namespace, name, before_kill)
+    check(answer[0] if answer else "")
     # The fault landed mid-run: some, not all, of the run's charges were made before it.
     assert 0.1 * count <= progress <= 0.9 * count, f"killed at {progress} of {count} charges"
     runs = pay_until_all_paid()
@@ -159,7 +186,9 @@ def _kill_mid_run(victims: list[tuple[str, str]], serving: str, count: int) -> d
 def test_pods_killed_while_paying_never_charge_an_invoice_twice() -> None:
     serving = next(p["metadata"]["name"] for p in pods("invoices", "invoice-app") if ready(p))
     provider = next(p["metadata"]["name"] for p in pods("payments", "payment-provider"))
-    figures = _kill_mid_run([("invoices", serving), ("payments", provider)], serving, 4000)
+    figures = _kill_mid_run(
+        lambda: kill_pods(("invoices", serving), ("payments", provider)), serving, 4000
+    )
     print(
         f"kill: {figures['at_kill']} of 4000 charged when {serving} and {provider} were killed;"
         f" {figures['charged']} charges for 4000 new invoices, {figures['runs']} more pay runs"
@@ -171,9 +200,10 @@ def test_pods_killed_while_paying_never_charge_an_invoice_twice() -> None:
 
 def test_the_database_killed_while_paying_never_charges_an_invoice_twice() -> None:
     serving = next(p["metadata"]["name"] for p in pods("invoices", "invoice-app") if ready(p))
-    figures = _kill_mid_run([("invoices", "invoices-db-0")], serving, 4000)
+    figures = _kill_mid_run(kill_the_database_and_keep_it_away, serving, 4000)
     print(
-        f"database kill: {figures['at_kill']} of 4000 charged when invoices-db-0 was killed;"
+        f"database kill: {figures['at_kill']} of 4000 charged when invoices-db-0 was killed"
+        " and kept away until the run had ended unsettled;"
         f" {figures['charged']} charges for 4000 new invoices"
     )
     assert all_paid()
