@@ -54,6 +54,21 @@ PLURALS = {
 }
 
 
+def _contains(live: object, wanted: object) -> bool:
+    """Whether `live` holds everything `wanted` does (and perhaps more keys)."""
+    if isinstance(wanted, dict):
+        return isinstance(live, dict) and all(
+            key in live and _contains(live[key], value) for key, value in wanted.items()
+        )
+    if isinstance(wanted, list | tuple):
+        return (
+            isinstance(live, list | tuple)
+            and len(live) == len(wanted)
+            and all(_contains(a, b) for a, b in zip(live, wanted, strict=True))
+        )
+    return live == wanted
+
+
 def _annotation(manifest: dict, key: str) -> str | None:
     return (manifest["metadata"].get("annotations") or {}).get(key)
 
@@ -76,29 +91,21 @@ def _put_back(original: dict, kind: str) -> None:
     for field in SERVER_FIELDS:
         written["metadata"].pop(field, None)
     written.pop("status", None)
-    if get(kind, name, namespace) is None:
-        kubectl(
-            "create",
-            "--raw",
-            _api_path(original, named=False),
-            "-f",
-            "-",
-            stdin=json.dumps(written),
-        )
+    body = json.dumps(written)
+    recreated = get(kind, name, namespace) is None
+    if recreated:
+        kubectl("create", "--raw", _api_path(original, named=False), "-f", "-", stdin=body)
     else:
-        kubectl(
-            "replace",
-            "--raw",
-            _api_path(original, named=True),
-            "-f",
-            "-",
-            stdin=json.dumps(written),
-        )
+        kubectl("replace", "--raw", _api_path(original, named=True), "-f", "-", stdin=body)
     live = get(kind, name, namespace)
     assert live is not None, f"{kind}/{name} was not written back"
-    assert _essence(live) == _essence(original), (
-        f"{kind}/{name} differs from what it was: {_essence(live)} != {_essence(original)}"
+    # A created object may gain what admission defaults (an Ingress its default class).
+    restored = (
+        _contains(_essence(live), _essence(original))
+        if recreated
+        else _essence(live) == _essence(original)
     )
+    assert restored, f"{kind}/{name} differs: {_essence(live)} != {_essence(original)}"
     applied = "kubectl.kubernetes.io/last-applied-configuration"
     assert _annotation(live, applied) == _annotation(original, applied), f"{kind}/{name}: {applied}"
     _settle(kind, name, namespace)
