@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,31 @@ PROD_VAULT = ["--vault-id", "prod@inventories/prod/vault-client.sh"]
 # vault.yml, which holds nothing but demo secrets. CI sets no secret, so the tests give the
 # vault client this one; a real prod vault gets a new password that lives in no file here.
 DEMO_VAULT_PASSWORD = "invoicing-demo-vault-password"
+
+
+# A play's last recap line for this host: ok=, changed=, unreachable=, failed=.
+RECAP = re.compile(
+    r"^localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M
+)
+
+
+def recap(output: str) -> dict[str, int]:
+    """The counts of the last recap in ansible-playbook's output (failed counts unreachable)."""
+    found = RECAP.findall(output)
+    assert found, f"no play recap in the output:\n{output[-3000:]}"
+    ok, changed, unreachable, failed = map(int, found[-1])
+    return {"ok": ok, "changed": changed, "failed": failed + unreachable}
+
+
+def changed_tasks(output: str) -> list[str]:
+    """The names of the tasks that reported a change, in the order they ran."""
+    changed, task = [], ""
+    for line in output.splitlines():
+        if line.startswith("TASK ["):
+            task = line[len("TASK [") : line.index("]")]
+        elif line.startswith("changed:"):
+            changed.append(task)
+    return changed
 
 
 def ansible_env(**extra: str) -> dict[str, str]:

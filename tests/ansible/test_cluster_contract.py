@@ -3,6 +3,7 @@ stages read, and the inventories hold static data only."""
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -73,15 +74,25 @@ def test_the_existing_provider_publishes_the_prod_inventory_values(connection_pl
     }
 
 
+def with_fake_minikube(
+    connection_play: Path, tmp_path: Path, script: str, check: bool = True
+) -> subprocess.CompletedProcess:
+    """The connection play with the minikube provider, whose binary is a shell `script`."""
+    binary = tmp_path / "minikube"
+    binary.write_text(f"#!/bin/sh\n{script}")
+    binary.chmod(0o755)
+    return playbook(
+        str(connection_play),
+        *extra_vars({"cluster_provider": "minikube", "minikube_install_dir": str(tmp_path)}),
+        check=check,
+    )
+
+
 def test_the_minikube_provider_publishes_its_profile_and_node_address(
     connection_play: Path, tmp_path: Path
 ) -> None:
-    binary = tmp_path / "minikube"
-    binary.write_text('#!/bin/sh\n[ "$1 $3" = "ip invoicing" ] && echo 192.168.49.2\n')
-    binary.chmod(0o755)
-    run = playbook(
-        str(connection_play),
-        *extra_vars({"cluster_provider": "minikube", "minikube_install_dir": str(tmp_path)}),
+    run = with_fake_minikube(
+        connection_play, tmp_path, '[ "$1 $3" = "ip invoicing" ] && echo 192.168.49.2\n'
     )
     facts = published(run.stdout)
     assert facts["cluster_context_name"] == "invoicing"
@@ -96,13 +107,8 @@ def test_the_minikube_provider_publishes_its_profile_and_node_address(
 def test_a_minikube_profile_that_does_not_run_fails_with_what_to_do(
     connection_play: Path, tmp_path: Path
 ) -> None:
-    binary = tmp_path / "minikube"
-    binary.write_text("#!/bin/sh\necho 'profile not found' >&2\nexit 85\n")
-    binary.chmod(0o755)
-    run = playbook(
-        str(connection_play),
-        *extra_vars({"cluster_provider": "minikube", "minikube_install_dir": str(tmp_path)}),
-        check=False,
+    run = with_fake_minikube(
+        connection_play, tmp_path, "echo 'profile not found' >&2\nexit 85\n", check=False
     )
     assert run.returncode != 0
     assert "minikube profile invoicing does not run" in run.stdout

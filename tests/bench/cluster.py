@@ -12,7 +12,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from tests.ansible.conftest import playbook
+from tests.ansible.conftest import playbook, recap
 from tests.bench.checks import (
     check,
     check_all_paid,
@@ -31,7 +31,6 @@ WORKLOADS = [
     ("payments", "deployment/payment-provider"),
     ("invoices", "deployment/invoice-app"),
 ]
-RECAP = re.compile(r"^localhost\s+: ok=(\d+)\s+changed=(\d+)", re.M)
 CACHE = Path.home() / ".cache" / "invoicing-platform"
 SUPERVISOR_PIDFILE = Path("/run/invoicing-platform/cluster/supervisord.pid")
 
@@ -99,8 +98,8 @@ def idempotent_rerun(runs: int = 3) -> dict:
     samples = []
     for _ in range(runs):
         seconds, output = _timed_playbook("site.yml")
-        ok, changed = map(int, RECAP.findall(output)[-1])
-        samples.append((seconds, ok, changed))
+        counts = recap(output)
+        samples.append((seconds, counts["ok"], counts["changed"]))
     return {
         "median_seconds": round(statistics.median(s[0] for s in samples), 1),
         "tasks_ok": samples[-1][1],

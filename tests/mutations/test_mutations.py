@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from tests.ansible.conftest import playbook
+from tests.ansible.conftest import changed_tasks, playbook, recap
 from tests.mutations.catalogue import MUTATIONS, Mutation
 from tests.mutations.conftest import VERDICTS
 from tests.support import REPO
@@ -60,22 +60,11 @@ def test_the_proof_fails_when_its_property_is_broken(mutation: Mutation) -> None
     assert verdict == "failed as it should", f"{verdict}:\n{output[-6000:]}"
 
 
-RECAP = re.compile(r"^localhost\s+: ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", re.M)
-
-
 def test_the_platform_is_as_deployed_after_every_breakage() -> None:
     """Each breakage checked its own restoration; the deploy stage agrees: nothing to change."""
     result = playbook("playbooks/deploy.yml", "--diff", check=False)
-    recap = RECAP.findall(result.stdout)
-    assert recap, result.stdout[-3000:]
-    assert recap[-1] == "0", f"changed: {_changed_tasks(result.stdout)}\n{result.stdout[-6000:]}"
-
-
-def _changed_tasks(output: str) -> list[str]:
-    changed, task = [], ""
-    for line in output.splitlines():
-        if line.startswith("TASK ["):
-            task = line[len("TASK [") : line.index("]")]
-        elif line.startswith("changed:"):
-            changed.append(task)
-    return changed
+    counts = recap(result.stdout)
+    assert counts["failed"] == 0, result.stdout[-6000:]
+    assert counts["changed"] == 0, (
+        f"changed: {changed_tasks(result.stdout)}\n{result.stdout[-6000:]}"
+    )
