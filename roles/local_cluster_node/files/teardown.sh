@@ -79,8 +79,13 @@ for ns in /run/netns/cni-*; do
   [ -e "$ns" ] && rm -f "$ns" && echo "removed netns $ns"
 done
 
-# 7. Interfaces: the CNI bridge (its veths went with the pods' namespaces) and the node one.
+# 7. Interfaces: the pods' veths still on a bridge, then the CNI bridge and the node one.
+#    A veth goes with its pod's namespace only once the kernel frees that namespace, which it
+#    does asynchronously after the last unmount: deleting the host end removes the pair now.
 for ifc in $interfaces; do
+  for port in $(ip -o link show master "$ifc" 2>/dev/null | sed -n 's/^[0-9]*: \([^@:]*\).*/\1/p'); do
+    ip link delete "$port" 2>/dev/null && echo "removed interface $port"
+  done
   ip link show "$ifc" >/dev/null 2>&1 && ip link delete "$ifc" && echo "removed interface $ifc"
 done
 
