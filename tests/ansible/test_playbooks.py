@@ -140,3 +140,43 @@ def test_internal_variables_carry_the_double_underscore_role_prefix() -> None:
             role.name,
             sorted(n for n in internal if not n.startswith(f"__{role.name}_")),
         )
+
+
+def _included_roles(tasks: list) -> set[str]:
+    names: set[str] = set()
+    for task in tasks or []:
+        for key in ("block", "rescue", "always"):
+            names |= _included_roles(task.get(key, []))
+        for key in ("ansible.builtin.include_role", "ansible.builtin.import_role"):
+            if key in task:
+                names.add(task[key]["name"])
+    return names
+
+
+def test_every_role_declares_the_roles_it_calls() -> None:
+    """A role it calls is a dependency (for roles without main tasks, which then run nothing by
+    themselves) or named in the meta/main.yml comment that says why it is not one."""
+    roles = sorted(p.name for p in (REPO / "roles").iterdir())
+    for role in roles:
+        meta_text = (REPO / "roles" / role / "meta" / "main.yml").read_text()
+        dependencies = {
+            d["role"] if isinstance(d, dict) else d
+            for d in yaml.safe_load(meta_text).get("dependencies") or []
+        }
+        called: set[str] = set()
+        for tasks in (REPO / "roles" / role / "tasks").glob("*.yml"):
+            called |= _included_roles(yaml.safe_load(tasks.read_text())) - {role}
+        # A templated name (the cluster role's provider) must name every choice in the comment.
+        if any("{{" in name for name in called):
+            called = {n for n in called if "{{" not in n} | {
+                "minikube",
+                "local_cluster",
+                "existing_cluster",
+            }
+        comment = {line for line in meta_text.splitlines() if line.startswith("#   - ")}
+        undeclared = {
+            name
+            for name in called - dependencies
+            if not any(f" {name} " in f"{line} " or f" {name}," in line for line in comment)
+        }
+        assert not undeclared, (role, sorted(undeclared))
