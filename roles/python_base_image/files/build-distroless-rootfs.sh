@@ -77,6 +77,18 @@ for pattern in "$@" $excludes; do
 done
 set +f
 
+# Dependencies are not followed, so check the list: every executable and library must find
+# each library it links inside the root (asked of the root's own dynamic loader).
+loader=$(cd "$root" && ls usr/lib/*/ld-linux*.so.* | head -n 1)
+find "$root" -type f \( -perm -u+x -o -name '*.so*' \) | while read -r file; do
+    [ "$(od -An -c -N4 "$file" | tr -d ' ')" = '177ELF' ] || continue
+    if ! linked=$(chroot "$root" "/$loader" --list "${file#"$root"}" 2>&1) \
+        || echo "$linked" | grep -q 'not found'; then
+        printf '%s: a library it links is not in the package list\n%s\n' "${file#"$root"}" "$linked" >&2
+        exit 1
+    fi
+done
+
 # Debian's ca-certificates package leaves the bundle to update-ca-certificates (a maintainer
 # script that never runs here): concatenate the certificates the same way. OpenSSL's default
 # paths (OPENSSLDIR) point at it as the openssl package's links do, so ssl's default context
