@@ -28,7 +28,7 @@ host_mirror() {
 }
 mirror=${ROOTFS_MIRROR:-$(host_mirror /debian)}
 security=${ROOTFS_SECURITY_MIRROR:-$(host_mirror /debian-security)}
-: "${mirror:?no Debian mirror in this host's apt sources; set ROOTFS_MIRROR}"
+: "${mirror:?no Debian mirror in the apt sources of this host: set ROOTFS_MIRROR}"
 
 work=$(mktemp -d "${output}.work.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -79,10 +79,11 @@ set +f
 
 # Dependencies are not followed, so check the list: every executable and library must find
 # each library it links inside the root (asked of the root's own dynamic loader).
-loader=$(cd "$root" && ls usr/lib/*/ld-linux*.so.* | head -n 1)
+for loader in "$root"/usr/lib/*/ld-linux*.so.*; do break; done
+loader=${loader#"$root"}
 find "$root" -type f \( -perm -u+x -o -name '*.so*' \) | while read -r file; do
     [ "$(od -An -c -N4 "$file" | tr -d ' ')" = '177ELF' ] || continue
-    if ! linked=$(chroot "$root" "/$loader" --list "${file#"$root"}" 2>&1) \
+    if ! linked=$(chroot "$root" "$loader" --list "${file#"$root"}" 2>&1) \
         || echo "$linked" | grep -q 'not found'; then
         printf '%s: a library it links is not in the package list\n%s\n' "${file#"$root"}" "$linked" >&2
         exit 1
@@ -131,6 +132,10 @@ EOF
     mkdir -p "$root$path" && chown "$uid:$uid" "$root$path" && chmod "$mode" "$root$path"
 done
 mkdir -p "$root/tmp" "$root/root" && chmod 1777 "$root/tmp" && chmod 700 "$root/root"
+# glibc's lookups as Debian's base-files configures them: without this file, /etc/hosts would
+# be read only when DNS is unreachable.
+printf 'passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\nprotocols: files\nservices: files\n' \
+    > "$root/etc/nsswitch.conf"
 # A container gets its resolver and hosts file from the engine; these are mount points.
 : > "$root/etc/resolv.conf"
 : > "$root/etc/hostname"
