@@ -1,6 +1,8 @@
 #!/bin/sh
 # Initialises the data directory on first start, the way the official image does, then
 # replaces itself with the server. Writes only to PGDATA, /var/run/postgresql and /tmp.
+# Shell built-ins and PostgreSQL's own programs only: the distroless base has dash and no
+# other command (no mkdir, chmod, mktemp or rm).
 set -eu
 
 : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set}"
@@ -10,13 +12,11 @@ PGDATA=${PGDATA:-/var/lib/postgresql/data/pgdata}
 
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
     echo "initialising $PGDATA for user $POSTGRES_USER, database $POSTGRES_DB"
-    mkdir -p "$PGDATA"
-    chmod 700 "$PGDATA"
-    password_file=$(mktemp)
-    printf '%s' "$POSTGRES_PASSWORD" >"$password_file"
-    initdb --pgdata="$PGDATA" --username="$POSTGRES_USER" --pwfile="$password_file" \
-        --auth-local=trust --auth-host=scram-sha-256 --encoding=UTF8 --no-instructions
-    rm -f "$password_file"
+    # initdb creates PGDATA (mode 0700) or fixes the mode of an empty one. The password comes
+    # on a pipe, so it is never written to a file.
+    printf '%s\n' "$POSTGRES_PASSWORD" |
+        initdb --pgdata="$PGDATA" --username="$POSTGRES_USER" --pwfile=/dev/stdin \
+            --auth-local=trust --auth-host=scram-sha-256 --encoding=UTF8 --no-instructions
     # Clients come over the pod network; the NetworkPolicy decides which pods may.
     echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
     if [ "$POSTGRES_DB" != postgres ]; then
