@@ -108,7 +108,7 @@ def test_postgres_image_serves_on_a_read_only_root_as_uid_999(
 
     wait_until(accepting, 60, "PostgreSQL accepting connections", interval=0.5)
     # dash is the image's only command besides PostgreSQL's, so it reads the UID itself.
-    uid = 'while read -r k v _; do [ "$k" = Uid: ] && echo "$v"; done </proc/self/status'
+    uid = 'while read -r k v _; do if [ "$k" = Uid: ]; then echo "$v"; fi; done </proc/self/status'
     assert docker("exec", name, "sh", "-c", uid) == "999"
     answer = docker(
         "exec", "--env", "PGPASSWORD=images-test", name,
