@@ -229,8 +229,10 @@ def images() -> dict:
         check=True,
     ).stdout.splitlines():
         name, size = line.split(" ", 1)
+        # Newest first: the first tag of each repository is the one the last build made
+        # (older recipes' tags stay in the engine until pruned).
         if name.startswith("invoicing-platform/"):
-            sizes[name.split("/", 1)[1].split(":")[0]] = size
+            sizes.setdefault(name.split("/", 1)[1].split(":")[0], size)
     no_change, _ = _timed_playbook("playbooks/images.yml")
     return {"sizes": sizes, "no_change_rebuild_seconds": round(no_change, 1)}
 

@@ -25,6 +25,10 @@ transport = SupervisorTransport(None, None, sys.argv[1])
 xmlrpc.client.ServerProxy("http://localhost", transport).supervisor.stopAllProcesses(False)
 PY
 }
+# still_up CONF: the programs that have not stopped yet.
+still_up() {
+  supervisorctl -c "$1" status 2>/dev/null | awk '$2 ~ /^(RUNNING|STOPPING|STARTING|BACKOFF)$/ {print $1}'
+}
 wait_gone() { # wait_gone PID SECONDS
   i=0
   while alive "$1" && [ $i -lt $(($2 * 10)) ]; do sleep 0.1; i=$((i + 1)); done
@@ -54,11 +58,17 @@ if alive "$spid"; then
   #    the XML-RPC call it makes can also just signal them all and return, and their state
   #    is removed below, so nothing needs them stopped in order. supervisord stays up
   #    meanwhile, so it restarts none of them and reaps each one.
+  #    One that has not exited after 5 s is killed with its process group, by pid (its
+  #    state goes next, so it need not flush anything), and named.
   if stop_all_at_once "$conf"; then
     i=0
-    while supervisorctl -c "$conf" status 2>/dev/null | grep -qE ' (RUNNING|STOPPING|STARTING|BACKOFF) ' && [ $i -lt 250 ]; do
-      sleep 0.1; i=$((i + 1))
+    while [ -n "$(still_up "$conf")" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    for name in $(still_up "$conf"); do
+      pid=$(supervisorctl -c "$conf" pid "$name" 2>/dev/null)
+      [ "${pid:-0}" -gt 0 ] 2>/dev/null && kill -KILL -- "-$pid" 2>/dev/null && echo "killed $name ($pid), still up 5 s after SIGTERM"
     done
+    i=0
+    while [ -n "$(still_up "$conf")" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
     echo "stopped all supervised programs"
   else
     supervisorctl -c "$conf" stop all >/dev/null 2>&1 && echo "stopped all supervised programs"
