@@ -53,7 +53,8 @@ def restricted_pod(name: str, namespace: str, labels: dict | None = None) -> dic
                     "name": "main",
                     "image": invoice_app_image(),
                     "imagePullPolicy": "IfNotPresent",
-                    "command": ["sleep", "3600"],
+                    # The image is distroless: Python is its only program.
+                    "command": ["python3", "-c", "import time; time.sleep(3600)"],
                     "securityContext": {
                         "allowPrivilegeEscalation": False,
                         "readOnlyRootFilesystem": True,
