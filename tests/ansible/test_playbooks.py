@@ -105,6 +105,7 @@ PUBLISHED_FACTS = {
     "cluster_entry_url",
     "cluster_image_target",
     "local_cluster_node_converged",
+    "local_cluster_node_count_changed",
     "python_base_image_refs",
     "python_base_image_ref",
     "service_image_refs",
