@@ -79,8 +79,11 @@ def cluster_healthy() -> bool:
     return os.path.exists(HEALTH) and subprocess.run([HEALTH], capture_output=True).returncode == 0
 
 
-def kubectl(*args: str, stdin: str | None = None, check: bool = True, timeout: float = 120) -> str:
-    result = subprocess.run(
+def kubectl_run(
+    *args: str, stdin: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """kubectl with the admin kubeconfig; the caller reads its exit code and both streams."""
+    return subprocess.run(
         [KUBECTL, "--kubeconfig", KUBECONFIG, *args],
         input=stdin,
         capture_output=True,
@@ -88,6 +91,10 @@ def kubectl(*args: str, stdin: str | None = None, check: bool = True, timeout: f
         timeout=timeout,
         check=False,
     )
+
+
+def kubectl(*args: str, stdin: str | None = None, check: bool = True, timeout: float = 120) -> str:
+    result = kubectl_run(*args, stdin=stdin, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr or result.stdout}")
     return result.stdout if check else result.stdout + result.stderr

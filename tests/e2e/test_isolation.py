@@ -8,68 +8,23 @@ from collections.abc import Iterator
 import pytest
 
 from tests.cluster.conftest import apply, kubectl, wait_pod_ready
-from tests.e2e.conftest import NAMESPACES, api_token, in_invoice_app, in_pod_of, public
+from tests.e2e.conftest import (
+    CONNECT,
+    KUBE_DNS,
+    NAMESPACES,
+    REFUSED,
+    api_token,
+    connect_from,
+    egress_open_to_all,
+    in_invoice_app,
+    in_pod_of,
+    public,
+    restricted_pod,
+)
 
 PROVIDER = ("payment-provider.payments.svc.cluster.local", 8082)
 DATABASE = ("invoices-db.invoices.svc.cluster.local", 5432)
 LEDGER = ("payments-db.payments.svc.cluster.local", 5432)
-# What kube-router's firewall does to a connection no policy admits: it rejects it (ICMP port
-# unreachable), so the client sees a refusal at once. A DNS failure (gaierror) or a timeout is
-# not a "blocked" here: every probe below first resolves and reaches an allowed target.
-REFUSED = "blocked ConnectionRefusedError"
-KUBE_DNS = ("kube-dns.kube-system.svc.cluster.local", 53)
-
-CONNECT = (
-    "import socket, sys\n"
-    "try:\n"
-    "    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=4).close()\n"
-    "    print('connected')\n"
-    "except OSError as error:\n"
-    "    print('blocked', type(error).__name__)\n"
-)
-
-
-def invoice_app_image() -> str:
-    deployment = json.loads(
-        kubectl("get", "deployment", "invoice-app", "-n", "invoices", "-o", "json")
-    )
-    return deployment["spec"]["template"]["spec"]["containers"][0]["image"]
-
-
-def restricted_pod(name: str, namespace: str, labels: dict | None = None) -> dict:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels or {"app": name}},
-        "spec": {
-            "automountServiceAccountToken": False,
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": 10001,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
-            "containers": [
-                {
-                    "name": "main",
-                    "image": invoice_app_image(),
-                    "imagePullPolicy": "IfNotPresent",
-                    # The image is distroless: Python is its only program.
-                    "command": ["python3", "-c", "import time; time.sleep(3600)"],
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "readOnlyRootFilesystem": True,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
-                }
-            ],
-        },
-    }
-
-
-def connect_from(namespace: str, pod: str, target: tuple[str, int]) -> str:
-    return kubectl(
-        "exec", "-n", namespace, pod, "--", "python3", "-c", CONNECT, target[0], str(target[1])
-    ).strip()
 
 
 @pytest.fixture
@@ -250,16 +205,7 @@ def test_a_pod_in_invoices_without_invoice_app_labels_is_blocked_by_the_provider
     what stops it: only payment-provider's ingress rule (invoice-app's pods, not the whole
     namespace) and the database's can."""
     name = f"impostor-{uuid.uuid4().hex[:6]}"
-    egress = {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": {"name": name, "namespace": "invoices"},
-        "spec": {
-            "podSelector": {"matchLabels": {"app": name}},
-            "policyTypes": ["Egress"],
-            "egress": [{}],
-        },
-    }
+    egress = egress_open_to_all(name, "invoices")
     apply(egress, restricted_pod(name, "invoices", labels={"app": name}))
     try:
         wait_pod_ready("invoices", name)

@@ -3,8 +3,6 @@ its database pod, and bad input through the Ingress."""
 
 import json
 import re
-import threading
-import time
 import uuid
 from collections.abc import Callable
 
@@ -13,13 +11,16 @@ import pytest
 from tests.ansible.conftest import extra_vars, playbook
 from tests.cluster.conftest import containerd_name, ctr, kubectl
 from tests.e2e.conftest import (
+    CONTROL_PLANE,
     HOST,
     INGRESS,
+    SERVICES,
     all_paid,
     api_token,
+    ingress_traffic,
+    kill_mid_run,
     pay_until_all_paid,
     pods,
-    provider_summary,
     public,
     ready,
     seed,
@@ -42,47 +43,17 @@ def test_rollout_of_a_new_image_version_under_traffic_fails_no_request() -> None
     # A new version of the image, as the images stage would import it: same content, new tag.
     new = f"{current.rsplit(':', 1)[0]}:rollout-{uuid.uuid4().hex[:8]}"
     ctr("images", "tag", containerd_name(current), containerd_name(new))
-    outcomes: list[int] = []
-    stop = threading.Event()
-
-    def traffic() -> None:
-        deadline = time.monotonic() + 240  # bounded, whatever happens
-        while not stop.is_set() and time.monotonic() < deadline:
-            try:
-                outcomes.append(public("GET", "/invoices?limit=10", timeout=10).status)
-            except OSError:
-                outcomes.append(0)
-            time.sleep(0.02)
-
-    def answered(at_least: int) -> None:
-        wait_until(lambda: len(outcomes) >= at_least, 60, f"{at_least} requests answered")
-
-    worker = threading.Thread(target=traffic)
-    worker.start()
     try:
-        # Traffic flows before the rollout starts and goes on after the old pods are gone.
-        answered(50)
-        change_and_roll_out("invoices", "invoice-app", "set", "image", f"invoice-app={new}")
-        answered(len(outcomes) + 50)
+        with ingress_traffic() as traffic:
+            # Traffic flows before the rollout starts and goes on after the old pods are gone.
+            traffic.answered(50)
+            change_and_roll_out("invoices", "invoice-app", "set", "image", f"invoice-app={new}")
+            traffic.answered(len(traffic.outcomes) + 50)
     finally:
-        stop.set()
-        worker.join()
         change_and_roll_out("invoices", "invoice-app", "set", "image", f"invoice-app={current}")
-    failed = [status for status in outcomes if status != 200]
-    print(f"rollout: {len(outcomes)} requests, {len(failed)} failed")
-    assert len(outcomes) > 100
-    assert failed == []
-
-
-# A pay run from inside one invoice-app pod to itself: the test knows which pod serves it.
-PAY_IN_POD = (
-    "import os, urllib.error, urllib.request;"
-    "token = os.environ.get('INVOICE_APP_API_TOKEN', '');"
-    "request = urllib.request.Request('http://127.0.0.1:8081/invoices/pay', data=b'',"
-    " headers={'Authorization': 'Bearer ' + token} if token else {});"
-    "\ntry: print(urllib.request.urlopen(request, timeout=300).status)"
-    "\nexcept urllib.error.HTTPError as error: print(error.code)"
-)
+    print(f"rollout: {len(traffic.outcomes)} requests, {len(traffic.failed)} failed")
+    assert len(traffic.outcomes) > 100
+    assert traffic.failed == []
 
 
 def _container(namespace: str, pod: str) -> dict:
@@ -113,7 +84,7 @@ def assert_killed(namespace: str, pod: str, restarts_before: int) -> None:
 
 
 def kill_pods(*victims: tuple[str, str]) -> Callable[[str], None]:
-    """The fault for `_kill_mid_run`: SIGKILL to each victim; its check, after the run, that
+    """The fault for `kill_mid_run`: SIGKILL to each victim; its check, after the run, that
     each died of it."""
     restarts = {victim: force_kill(*victim) for victim in victims}
 
@@ -125,7 +96,7 @@ def kill_pods(*victims: tuple[str, str]) -> Callable[[str], None]:
 
 
 def kill_the_database_and_keep_it_away() -> Callable[[str], None]:
-    """The fault for `_kill_mid_run`: invoices-db scaled to zero and its container SIGKILLed at
+    """The fault for `kill_mid_run`: invoices-db scaled to zero and its container SIGKILLed at
     once, so it stays away past invoice-app's connection timeout and the run cannot settle
     what it charged. Its check: the run did end without settling (not a 200), then the
     database comes back."""
@@ -143,50 +114,20 @@ def kill_the_database_and_keep_it_away() -> Callable[[str], None]:
     return check
 
 
-def _kill_mid_run(fault: Callable[[], Callable[[str], None]], serving: str, count: int) -> dict:
-    """Seeds `count` invoices, starts a pay run on the invoice-app pod `serving`, waits until
-    the provider's ledger holds between 10% and 90% of the new charges (the run is provably
-    mid-way), applies the fault, checks it landed, then pays until nothing is pending.
-    Returns figures: the charges and the payments charged twice since the seeding."""
-    pay_until_all_paid()  # nothing pending, so every charge from here on is one of the new
-    before = provider_summary()
-    seed(count)
-    answer: list[str] = []
-    run = threading.Thread(
-        target=lambda: answer.append(
-            kubectl(
-                "exec", "-n", "invoices", serving, "--", "python3", "-c", PAY_IN_POD,
-                check=False, timeout=300,
-            )
-        )
-    )  # fmt: skip
-    run.start()
-    progress = 0
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        progress = provider_summary(avoid=serving)["charged"] - before["charged"]
-        if progress >= 0.1 * count:
-            break
-        time.sleep(0.2)
-    check = fault()
-    run.join()
-    check(answer[0] if answer else "")
-    # The fault landed mid-run: some, not all, of the run's charges were made before it.
-    assert 0.1 * count <= progress <= 0.9 * count, f"killed at {progress} of {count} charges"
-    runs = pay_until_all_paid()
-    after = provider_summary()
-    return {
-        "at_kill": progress,
-        "runs": runs,
-        "charged": after["charged"] - before["charged"],
-        "chargedTwice": sorted(set(after["chargedTwice"]) - set(before["chargedTwice"])),
-    }
+def on_this_host(namespace: str, app: str) -> str:
+    """A Ready pod of `app` on this host's node, whose containerd `ctr` reaches (with more
+    than one node, the workers run containerds of their own)."""
+    return next(
+        p["metadata"]["name"]
+        for p in pods(namespace, app)
+        if ready(p) and p["spec"].get("nodeName") == CONTROL_PLANE
+    )
 
 
 def test_pods_killed_while_paying_never_charge_an_invoice_twice() -> None:
-    serving = next(p["metadata"]["name"] for p in pods("invoices", "invoice-app") if ready(p))
-    provider = next(p["metadata"]["name"] for p in pods("payments", "payment-provider"))
-    figures = _kill_mid_run(
+    serving = on_this_host("invoices", "invoice-app")
+    provider = on_this_host("payments", "payment-provider")
+    figures = kill_mid_run(
         lambda: kill_pods(("invoices", serving), ("payments", provider)), serving, 4000
     )
     print(
@@ -200,7 +141,7 @@ def test_pods_killed_while_paying_never_charge_an_invoice_twice() -> None:
 
 def test_the_database_killed_while_paying_never_charges_an_invoice_twice() -> None:
     serving = next(p["metadata"]["name"] for p in pods("invoices", "invoice-app") if ready(p))
-    figures = _kill_mid_run(kill_the_database_and_keep_it_away, serving, 4000)
+    figures = kill_mid_run(kill_the_database_and_keep_it_away, serving, 4000)
     print(
         f"database kill: {figures['at_kill']} of 4000 charged when invoices-db-0 was killed"
         " and kept away until the run had ended unsettled;"
@@ -265,7 +206,7 @@ def test_bad_input_through_the_ingress_gets_a_4xx_never_a_5xx(
 def test_the_original_exercise_pods_show_three_and_three_ready() -> None:
     # Earlier proofs delete pods: wait until each Deployment has settled (every wanted replica
     # Ready), then ask for three.
-    for namespace, app in (("invoices", "invoice-app"), ("payments", "payment-provider")):
+    for namespace, app in SERVICES:
 
         def settled(n: str = namespace, a: str = app) -> bool:
             wanted = json.loads(kubectl("get", "deployment", a, "-n", n, "-o", "json"))

@@ -50,8 +50,14 @@ PLURALS = {
     "Ingress": "ingresses",
     "Namespace": "namespaces",
     "NetworkPolicy": "networkpolicies",
+    "PodDisruptionBudget": "poddisruptionbudgets",
     "StatefulSet": "statefulsets",
 }
+
+
+# Kinds whose API refuses an update that names no resourceVersion (the PodDisruptionBudget
+# strategy's AllowUnconditionalUpdate is false): written back over the version there now.
+CONDITIONAL_UPDATES = ("PodDisruptionBudget",)
 
 
 def _contains(live: object, wanted: object) -> bool:
@@ -91,8 +97,11 @@ def _put_back(original: dict, kind: str) -> None:
     for field in SERVER_FIELDS:
         written["metadata"].pop(field, None)
     written.pop("status", None)
+    there = get(kind, name, namespace)
+    if there is not None and original["kind"] in CONDITIONAL_UPDATES:
+        written["metadata"]["resourceVersion"] = there["metadata"]["resourceVersion"]
     body = json.dumps(written)
-    recreated = get(kind, name, namespace) is None
+    recreated = there is None
     if recreated:
         kubectl("create", "--raw", _api_path(original, named=False), "-f", "-", stdin=body)
     else:

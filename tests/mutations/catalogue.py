@@ -10,9 +10,11 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
+from tests.e2e.conftest import CONTROL_PLANE, rebalance
 from tests.mutations.breakages import added, mutant_image, patched, removed, restart_pods
 
 ISOLATION = "test_isolation.py"
+NODES = "test_nodes.py"
 RESILIENCE = "test_resilience.py"
 
 
@@ -24,6 +26,9 @@ class Mutation:
     fails_with: str  # a regular expression the failing proofs' output must match
     apply: Callable[[], AbstractContextManager[None]]
     ci: bool = True  # part of CI's run; the rest run in `make prove-the-proofs`
+    # The Ready nodes its proofs need: those needing more than E2E_EXPECT_NODES (1 unless set)
+    # are left out, since their proofs skip on a smaller cluster.
+    nodes: int = 1
 
 
 def _ops(*operations: tuple[str, str, object]) -> list[dict]:
@@ -70,8 +75,43 @@ def _database_on_an_empty_dir() -> Iterator[None]:
         restart_pods("invoices", "invoice-app")
 
 
+@contextmanager
+def _pinned_to_one_node() -> Iterator[None]:
+    """invoice-app's pods all on the control-plane node, by a nodeSelector. Removing the spread
+    constraint alone would not surely break the claim: the scheduler's default spreading
+    (ScheduleAnyway, by hostname) still tends to place one ReplicaSet's pods apart. On exit
+    its pods are spread again, since the rollout back starts the new pods beside the pinned
+    ones."""
+    selector = {"kubernetes.io/hostname": CONTROL_PLANE}
+    try:
+        with patched(
+            "deployment",
+            "invoice-app",
+            "invoices",
+            _ops(("add", "/spec/template/spec/nodeSelector", selector)),
+        ):
+            yield
+    finally:
+        rebalance("invoices", "invoice-app")
+
+
 PROVIDER_FROM = "/spec/ingress/0/from/0"
 INVOICE_APP = "/spec/template/spec/containers/0"
+# Tolerating these taints with no tolerationSeconds keeps a pod bound to a lost node for ever.
+LOST_NODE_TAINTS = [
+    {"key": f"node.kubernetes.io/{taint}", "operator": "Exists", "effect": "NoExecute"}
+    for taint in ("unreachable", "not-ready")
+]
+
+
+def _provider_trusts_namespace() -> AbstractContextManager[None]:
+    return patched(
+        "networkpolicy",
+        "payment-provider-allow-invoice-app",
+        "payments",
+        _ops(("remove", f"{PROVIDER_FROM}/podSelector", None)),
+    )
+
 
 MUTATIONS = [
     Mutation(
@@ -131,12 +171,7 @@ MUTATIONS = [
             "test_a_pod_in_invoices_without_invoice_app_labels_is_blocked_by_the_providers_rule",
         ),
         r"\+ connected",
-        lambda: patched(
-            "networkpolicy",
-            "payment-provider-allow-invoice-app",
-            "payments",
-            _ops(("remove", f"{PROVIDER_FROM}/podSelector", None)),
-        ),
+        _provider_trusts_namespace,
     ),
     Mutation(
         "provider-trusts-labels",
@@ -380,5 +415,61 @@ MUTATIONS = [
         r"listed\.status == 200|assert \{.*\} == \{",
         _database_on_an_empty_dir,
         ci=False,
+    ),
+    # Proofs across nodes (tests/e2e/test_nodes.py): a cluster of three, E2E_EXPECT_NODES=3.
+    Mutation(
+        "pinned-to-one-node",
+        "invoice-app's pods pinned to the control-plane node by a nodeSelector",
+        (f"{NODES}::test_each_service_runs_its_three_pods_on_three_different_nodes",),
+        r"invoice-app's Ready pods crowd a node",
+        _pinned_to_one_node,
+        nodes=3,
+    ),
+    Mutation(
+        "budget-allows-three",
+        "invoice-app's PodDisruptionBudget allows three pods unavailable at once",
+        (
+            f"{NODES}::"
+            "test_draining_two_nodes_under_traffic_fails_no_request_and_each_budget_holds_one_back",
+        ),
+        r"invoice-app's PodDisruptionBudget held back no eviction",
+        lambda: patched(
+            "poddisruptionbudget",
+            "invoice-app",
+            "invoices",
+            _ops(("replace", "/spec/maxUnavailable", 3)),
+        ),
+        ci=False,
+        nodes=3,
+    ),
+    Mutation(
+        "lost-node-tolerated",
+        "invoice-app's pods tolerate an unreachable or not-ready node for ever",
+        (f"{NODES}::test_a_node_lost_while_paying_leaves_every_invoice_charged_exactly_once",),
+        r"waiting for the pods lost with \S+ to be replaced",
+        lambda: patched(
+            "deployment",
+            "invoice-app",
+            "invoices",
+            _ops(("add", "/spec/template/spec/tolerations", LOST_NODE_TAINTS)),
+        ),
+        ci=False,
+        nodes=3,
+    ),
+    Mutation(
+        "provider-allow-removed",
+        "payment-provider's allow policy for invoice-app deleted",
+        (f"{NODES}::test_network_policies_hold_between_pods_on_different_nodes",),
+        r"the positive control: invoice-app's labels on \S+, to payment-provider",
+        lambda: removed("networkpolicy", "payment-provider-allow-invoice-app", "payments"),
+        nodes=3,
+    ),
+    Mutation(
+        "provider-trusts-namespace-across-nodes",
+        "payment-provider's allow rule widened to every pod of `invoices`",
+        (f"{NODES}::test_network_policies_hold_between_pods_on_different_nodes",),
+        r"no labels, on \S+, to payment-provider",
+        _provider_trusts_namespace,
+        nodes=3,
     ),
 ]
