@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_tiers=(lint unit integration ansible images cluster conformance site proofs molecule)
+all_tiers=(lint unit integration ansible images cluster conformance site proofs molecule nodes)
 tiers=("${@:-${all_tiers[@]}}")
 
 scripts/setup.sh
@@ -69,12 +69,18 @@ for tier in "${tiers[@]}"; do
       pytest tests/mutations -p no:cacheprovider
       ;;
     molecule)
-      # One node for dev and prod, then three (the multinode scenario tears the one-node
-      # cluster down and brings three up, so it goes last).
-      for scenario in default prod multinode; do
+      for scenario in default prod; do
         banner "molecule test -s $scenario: converge, idempotence, verify with the end-to-end proofs"
         molecule test -s "$scenario"
       done
+      ;;
+    nodes)
+      # Last: it tears the one-node cluster down and leaves three nodes up (the next run of
+      # any other tier brings one node back, tearing the three down).
+      banner "three nodes: lifecycle (bring-up, rerun, teardown, warm bring-up), upstream suites, molecule multinode"
+      LOCAL_CLUSTER_NODES=3 pytest tests/cluster/test_lifecycle.py
+      pytest tests/conformance
+      molecule test -s multinode
       ;;
     *)
       echo "unknown tier: $tier (known: ${all_tiers[*]})" >&2

@@ -49,9 +49,13 @@ def docker_build(tag: str, dockerfile: str = TEST_IMAGE_DOCKERFILE) -> None:
         )
 
 
+# How many nodes this tier's cluster has (scripts/test.sh's nodes tier runs it with 3).
+NODES = int(os.environ.get("LOCAL_CLUSTER_NODES", "1"))
+
+
 def ansible_playbook(*args: str) -> subprocess.CompletedProcess:
     """A playbook run whose failure the caller reports; a cold bring-up may take an hour."""
-    return playbook(*args, check=False, timeout=3600)
+    return playbook(*args, "-e", f"local_cluster_nodes={NODES}", check=False, timeout=3600)
 
 
 def ctr(*args: str, check: bool = True) -> subprocess.CompletedProcess:

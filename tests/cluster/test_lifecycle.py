@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.conftest import HEALTH, ansible_playbook, apply, cluster_healthy, wait_for
+from tests.cluster.conftest import (
+    HEALTH,
+    NODES,
+    ansible_playbook,
+    apply,
+    cluster_healthy,
+    kubectl,
+    wait_for,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -80,6 +88,25 @@ def cluster_ipsets() -> list[str]:
     return [name for name in out.split() if re.match(r"(inet6:)?(KUBE-|kube-router-)", name)]
 
 
+def docker_objects(kind: str) -> list[str]:
+    """The worker containers or the node network: Docker objects the cluster labels its own."""
+    out = subprocess.run(
+        [
+            "docker",
+            kind,
+            "ls",
+            "-q",
+            *(["--all"] if kind == "container" else []),
+            "--filter",
+            "label=app.kubernetes.io/part-of=invoicing-platform-local-cluster",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return out.split()
+
+
 def cluster_cgroups() -> list[str]:
     return [str(p) for p in Path("/sys/fs/cgroup").glob("*/invoicing-platform")]
 
@@ -121,8 +148,11 @@ def test_rerun_check_stops_early_and_still_repairs_a_file_that_drifted(cluster: 
 
 
 def test_teardown_leaves_no_process_mount_interface_chain_ipset_or_cgroup(cluster: str) -> None:
-    pod_veths = [name for name, master in interfaces().items() if master == "lc-cni0"]
+    bridges = ("lc-cni0", "kube-bridge", "lc-node0")
+    pod_veths = [name for name, master in interfaces().items() if master in bridges]
     assert cluster_processes(), "the cluster should be running before teardown"
+    assert len(docker_objects("container")) == NODES - 1
+    assert len(docker_objects("network")) == (1 if NODES > 1 else 0)
     # kube-router makes its ipsets only for the policies that exist: make one, so that "none
     # left" below means teardown removed them.
     apply(
@@ -142,7 +172,10 @@ def test_teardown_leaves_no_process_mount_interface_chain_ipset_or_cgroup(cluste
     assert cluster_processes() == []
     assert cluster_mounts() == []
     left = interfaces()
-    assert [name for name in ("lc-cni0", "lc-node0", *pod_veths) if name in left] == []
+    assert [name for name in (*bridges, *pod_veths) if name in left] == []
+    assert docker_objects("container") == []
+    assert docker_objects("network") == []
+    assert not Path("/var/lib/invoicing-platform/cluster-nodes").exists()
     assert cluster_chains() == []
     assert cluster_ipsets() == []
     assert cluster_cgroups() == []
@@ -161,3 +194,7 @@ def test_bring_up_from_the_warm_cache_gives_a_healthy_cluster() -> None:
     assert cluster_healthy(), result.stdout[-3000:]
     health = subprocess.run([HEALTH], capture_output=True, text=True, check=False).stdout
     assert "DOWN" not in health
+    # The health command reports every node, and every node is Ready.
+    nodes = kubectl("get", "nodes", "-o", "name").split()
+    assert len(nodes) == NODES, nodes
+    assert all(f"{n.removeprefix('node/')} up" in " ".join(health.split()) for n in nodes), health
