@@ -32,6 +32,7 @@ from tests.e2e.conftest import (
     connect_from,
     egress_open_to_all,
     ingress_traffic,
+    invoice_app_image,
     kill_mid_run,
     node_ready,
     placement,
@@ -332,3 +333,67 @@ def test_network_policies_hold_between_pods_on_different_nodes(nodes: list[str])
     finally:
         kubectl("delete", "pod", client, name, "-n", "invoices", "--wait=false")
         kubectl("delete", "networkpolicy", name, "-n", "invoices", "--wait=false")
+
+
+# -- every node pulls from the local registry ---------------------------------------------------
+
+# Images name the registry by the control-plane node's loopback address; a worker's containerd
+# maps that name to the registry on the node network (roles/local_cluster_node's containerd.toml).
+REGISTRY_PROBE = "127.0.0.1:5000/invoicing-platform-e2e/registry-probe:1"
+
+
+def pull_pod(name: str, namespace: str, node: str) -> dict:
+    """A pod on `node` whose image must come from the registry (pulled every time) and which
+    exits 0 once it runs."""
+    pod = pinned(restricted_pod(name, namespace), node)
+    container = pod["spec"]["containers"][0]
+    container.update(
+        image=REGISTRY_PROBE, imagePullPolicy="Always", command=["python3", "-c", "pass"]
+    )
+    pod["spec"]["restartPolicy"] = "Never"
+    return pod
+
+
+def pod_phase(namespace: str, name: str) -> str:
+    """The pod's phase, or the reason its image cannot be pulled (which is final here)."""
+    pod = json.loads(kubectl("get", "pod", name, "-n", namespace, "-o", "json"))
+    for container in pod["status"].get("containerStatuses", []):
+        reason = container.get("state", {}).get("waiting", {}).get("reason", "")
+        if reason in ("ErrImagePull", "ImagePullBackOff"):
+            return reason
+    return pod["status"].get("phase", "")
+
+
+def test_every_node_pulls_from_the_local_registry_by_its_loopback_name(nodes: list[str]) -> None:
+    """The positive control is the control-plane node, where 127.0.0.1:5000 is the registry
+    itself; a worker pulls the same name only through its containerd's mirror."""
+    docker("tag", invoice_app_image(), REGISTRY_PROBE)
+    docker("push", "-q", REGISTRY_PROBE)
+    namespace = f"e2e-registry-{uuid.uuid4().hex[:6]}"
+    apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": namespace,
+                "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
+            },
+        }
+    )
+    try:
+        names = {node: f"pull-{i}" for i, node in enumerate(nodes)}
+        apply(*(pull_pod(name, namespace, node) for node, name in names.items()))
+        wait_until(
+            lambda: all(
+                pod_phase(namespace, n) not in ("", "Pending", "Running") for n in names.values()
+            ),
+            180,
+            "every node's pull pod to finish",
+            interval=2,
+        )
+        phases = {node: pod_phase(namespace, name) for node, name in names.items()}
+        pulled = sum(phase == "Succeeded" for phase in phases.values())
+        print(f"registry pulls: {pulled} of {len(phases)} nodes")
+        assert set(phases.values()) == {"Succeeded"}, phases
+    finally:
+        kubectl("delete", "namespace", namespace, "--wait=false")

@@ -29,6 +29,10 @@ PY
 still_up() {
   supervisorctl -c "$1" status 2>/dev/null | awk '$2 ~ /^(RUNNING|STOPPING|STARTING|BACKOFF)$/ {print $1}'
 }
+wait_stopped() { # wait_stopped CONF SECONDS: until no program of CONF is up, or SECONDS pass
+  i=0
+  while [ -n "$(still_up "$1")" ] && [ $i -lt $(($2 * 10)) ]; do sleep 0.1; i=$((i + 1)); done
+}
 wait_gone() { # wait_gone PID SECONDS
   i=0
   while alive "$1" && [ $i -lt $(($2 * 10)) ]; do sleep 0.1; i=$((i + 1)); done
@@ -61,14 +65,12 @@ if alive "$spid"; then
   #    One that has not exited after 5 s is killed with its process group, by pid (its
   #    state goes next, so it need not flush anything), and named.
   if stop_all_at_once "$conf"; then
-    i=0
-    while [ -n "$(still_up "$conf")" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    wait_stopped "$conf" 5
     for name in $(still_up "$conf"); do
       pid=$(supervisorctl -c "$conf" pid "$name" 2>/dev/null)
       [ "${pid:-0}" -gt 0 ] 2>/dev/null && kill -KILL -- "-$pid" 2>/dev/null && echo "killed $name ($pid), still up 5 s after SIGTERM"
     done
-    i=0
-    while [ -n "$(still_up "$conf")" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    wait_stopped "$conf" 5
     echo "stopped all supervised programs"
   else
     supervisorctl -c "$conf" stop all >/dev/null 2>&1 && echo "stopped all supervised programs"

@@ -10,25 +10,15 @@
 # EXCLUDE: ./-relative globs deleted after unpacking (before the bytecode is compiled).
 # USER: NAME:UID:HOME, a passwd and group entry (root and nobody are always there).
 # DIR: PATH:UID:MODE, a directory created and owned by UID (e.g. a volume's mount point).
-# The mirrors default to the ones this host's apt already uses; ROOTFS_MIRROR and
-# ROOTFS_SECURITY_MIRROR override them. The tarball appears atomically.
+# ROOTFS_MIRROR and ROOTFS_SECURITY_MIRROR name the mirrors (the role passes the ones this
+# host's apt uses). The tarball appears atomically.
 set -eu
 
 output=$1 suite=$2 packages=$3 excludes=${4:-} users=${5:-} dirs=${6:-}
 
-# The host's own mirror whose path ends in $1 (as build-rootfs.sh finds it).
-host_mirror() {
-    found=$(sed -n "s|^URIs:[[:space:]]*\([^[:space:]]*$1\)/\{0,1\}[[:space:]]*\$|\1|p" \
-        /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n 1)
-    if [ -z "$found" ] && [ -f /etc/apt/sources.list ]; then
-        found=$(awk -v p="$1" '$1 == "deb" && $2 ~ (p "/?$") { sub("/$", "", $2); print $2; exit }' \
-            /etc/apt/sources.list)
-    fi
-    echo "$found"
-}
-mirror=${ROOTFS_MIRROR:-$(host_mirror /debian)}
-security=${ROOTFS_SECURITY_MIRROR:-$(host_mirror /debian-security)}
-: "${mirror:?no Debian mirror in the apt sources of this host: set ROOTFS_MIRROR}"
+mirror=${ROOTFS_MIRROR:-}
+security=${ROOTFS_SECURITY_MIRROR:-}
+: "${mirror:?set ROOTFS_MIRROR to a Debian mirror}"
 
 work=$(mktemp -d "${output}.work.XXXXXX")
 trap 'rm -rf "$work"' EXIT

@@ -4,26 +4,15 @@
 #
 #   build-rootfs.sh OUTPUT.tar SUITE "PACKAGE..." ["EXCLUDE..."]
 #
-# EXCLUDE: extra paths (./-relative globs) left out of the tarball. The mirrors default to the
-# ones this host's apt already uses; ROOTFS_MIRROR and ROOTFS_SECURITY_MIRROR override them.
+# EXCLUDE: extra paths (./-relative globs) left out of the tarball. ROOTFS_MIRROR and
+# ROOTFS_SECURITY_MIRROR name the mirrors (the role passes the ones this host's apt uses).
 # The tarball appears atomically: an interrupted run leaves none.
 set -eu
 
 output=$1 suite=$2 packages=$3 excludes=${4:-}
 
-# The host's own mirror whose path ends in $1 (/debian, /debian-security): the first URIs line
-# of a deb822 source, else a sources.list line.
-host_mirror() {
-    found=$(sed -n "s|^URIs:[[:space:]]*\([^[:space:]]*$1\)/\{0,1\}[[:space:]]*\$|\1|p" \
-        /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n 1)
-    if [ -z "$found" ] && [ -f /etc/apt/sources.list ]; then
-        found=$(awk -v p="$1" '$1 == "deb" && $2 ~ (p "/?$") { sub("/$", "", $2); print $2; exit }' \
-            /etc/apt/sources.list)
-    fi
-    echo "$found"
-}
-mirror=${ROOTFS_MIRROR:-$(host_mirror /debian)}
-security=${ROOTFS_SECURITY_MIRROR:-$(host_mirror /debian-security)}
+mirror=${ROOTFS_MIRROR:-}
+security=${ROOTFS_SECURITY_MIRROR:-}
 
 work=$(mktemp -d "${output}.work.XXXXXX")
 trap 'rm -rf "$work"' EXIT
