@@ -104,6 +104,18 @@ for table in filter nat mangle raw; do
   for c in $chains; do iptables -w 5 -t "$table" -X "$c" 2>/dev/null && echo "removed chain $table/$c"; done
 done
 
+# 4b. kube-router's router (with more than one node) also writes rules straight into the
+#     built-in chains: its pod egress masquerade, which names its ipsets, and the forwarding
+#     accepts for its bridge and the node interface. They go too, so its ipsets can go next.
+for table in filter nat mangle raw; do
+  iptables-save -t "$table" 2>/dev/null | grep -E '^-A ' | grep -vE '^-A (KUBE|CNI)-' |
+    grep -E -- '--match-set kube-router-|kube-bridge|allow outbound node port traffic' |
+    while read -r rule; do
+      # shellcheck disable=SC2086
+      eval "iptables -w 5 -t $table $(echo "$rule" | sed 's/^-A /-D /')" && echo "removed rule $table: $rule"
+    done
+done
+
 # 5. kube-router's ipsets, now that no rule refers to them.
 for set in $(ipset list -n 2>/dev/null | grep -E '^(KUBE-|kube-router-|inet6:KUBE-|inet6:kube-router-)'); do
   ipset destroy "$set" 2>/dev/null && echo "removed ipset $set"
