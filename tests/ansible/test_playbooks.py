@@ -110,6 +110,8 @@ PUBLISHED_FACTS = {
     "python_base_image_ref",
     "service_image_refs",
     "local_cluster_node_import",  # not a fact: the input of its import-images entry point
+    "local_cluster_node_worker",  # not a fact: the input of its worker entry point, which the
+    # rerun check sets per worker to work out what that worker would run
 }
 
 

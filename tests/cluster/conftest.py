@@ -4,6 +4,7 @@ The cluster is the real one the `local_cluster` role runs on this machine. When 
 healthy, the session fixture brings it up with playbooks/cluster.yml first.
 """
 
+import glob
 import json
 import os
 import shutil
@@ -58,10 +59,21 @@ def ansible_playbook(*args: str) -> subprocess.CompletedProcess:
     return playbook(*args, "-e", f"local_cluster_nodes={NODES}", check=False, timeout=3600)
 
 
-def ctr(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """`ctr` against the cluster's containerd, in the namespace the kubelet uses."""
+# Each worker node's containerd, as this host reaches it (its socket directory is bind-mounted).
+WORKER_CONTAINERD_SOCKETS = "/var/lib/invoicing-platform/cluster-nodes/*/containerd/containerd.sock"
+
+
+def containerd_sockets() -> list[str]:
+    """Every node's containerd: this host's, then each worker's."""
+    return [CONTAINERD_SOCKET, *sorted(glob.glob(WORKER_CONTAINERD_SOCKETS))]
+
+
+def ctr(
+    *args: str, check: bool = True, socket: str = CONTAINERD_SOCKET
+) -> subprocess.CompletedProcess:
+    """`ctr` against a node's containerd (this host's by default), in the kubelet's namespace."""
     return subprocess.run(
-        ["ctr", "--address", CONTAINERD_SOCKET, "-n", "k8s.io", *args],
+        ["ctr", "--address", socket, "-n", "k8s.io", *args],
         capture_output=True,
         text=True,
         check=check,

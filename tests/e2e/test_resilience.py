@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.ansible.conftest import extra_vars, playbook
-from tests.cluster.conftest import containerd_name, ctr, kubectl
+from tests.cluster.conftest import containerd_name, containerd_sockets, ctr, kubectl
 from tests.e2e.conftest import (
     CONTROL_PLANE,
     HOST,
@@ -40,9 +40,11 @@ def test_rollout_of_a_new_image_version_under_traffic_fails_no_request() -> None
         kubectl("get", "deployment", "invoice-app", "-n", "invoices", "-o", "json")
     )
     current = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
-    # A new version of the image, as the images stage would import it: same content, new tag.
+    # A new version of the image, as the images stage would import it into every node: same
+    # content, new tag.
     new = f"{current.rsplit(':', 1)[0]}:rollout-{uuid.uuid4().hex[:8]}"
-    ctr("images", "tag", containerd_name(current), containerd_name(new))
+    for socket in containerd_sockets():
+        ctr("images", "tag", containerd_name(current), containerd_name(new), socket=socket)
     try:
         with ingress_traffic() as traffic:
             # Traffic flows before the rollout starts and goes on after the old pods are gone.
