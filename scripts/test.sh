@@ -78,6 +78,7 @@ for tier in "${tiers[@]}"; do
       # Last: it tears the one-node cluster down and leaves three nodes up (the next run of
       # any other tier brings one node back, tearing the three down).
       banner "three nodes: lifecycle (bring-up, rerun, teardown, warm bring-up), upstream suites, molecule multinode"
+      ansible-playbook playbooks/cluster.yml -e local_cluster_nodes=3
       LOCAL_CLUSTER_NODES=3 pytest tests/cluster/test_lifecycle.py -rP
       pytest tests/conformance
       molecule test -s multinode
