@@ -172,28 +172,33 @@ def namespaces(cluster: str) -> Iterator[Callable[..., str]]:
     made: list[str] = []
 
     def make(prefix: str, labels: dict[str, str] | None = None) -> str:
-        name = f"lc-{prefix}-{uuid.uuid4().hex[:6]}"
-        apply(
-            {
-                "apiVersion": "v1",
-                "kind": "Namespace",
-                "metadata": {"name": name, "labels": labels or {}},
-            }
-        )
-        wait_for(
-            lambda: (
-                "default"
-                in kubectl("get", "serviceaccounts", "-n", name, "-o", "name", check=False)
-            ),
-            60,
-            f"the default ServiceAccount in {name}",
-        )
-        made.append(name)
-        return name
+        made.append(make_namespace(prefix, labels))
+        return made[-1]
 
     yield make
     for name in made:
         kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def make_namespace(prefix: str, labels: dict[str, str] | None = None) -> str:
+    """A namespace of a unique name (optional labels), once its default ServiceAccount exists
+    (pods are refused before). The caller deletes it; the `namespaces` fixture does so itself."""
+    name = f"lc-{prefix}-{uuid.uuid4().hex[:6]}"
+    apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": labels or {}},
+        }
+    )
+    wait_for(
+        lambda: (
+            "default" in kubectl("get", "serviceaccounts", "-n", name, "-o", "name", check=False)
+        ),
+        60,
+        f"the default ServiceAccount in {name}",
+    )
+    return name
 
 
 def restricted_container(name: str, image: str, command: list[str], **extra: object) -> dict:

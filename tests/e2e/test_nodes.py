@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.cluster.conftest import apply, kubectl, kubectl_run, wait_pod_ready
+from tests.cluster.conftest import apply, kubectl, kubectl_run, make_namespace, wait_pod_ready
 from tests.e2e.conftest import (
     KUBE_DNS,
     REFUSED,
@@ -369,17 +369,7 @@ def test_every_node_pulls_from_the_local_registry_by_its_loopback_name(nodes: li
     itself; a worker pulls the same name only through its containerd's mirror."""
     docker("tag", invoice_app_image(), REGISTRY_PROBE)
     docker("push", "-q", REGISTRY_PROBE)
-    namespace = f"e2e-registry-{uuid.uuid4().hex[:6]}"
-    apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {
-                "name": namespace,
-                "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
-            },
-        }
-    )
+    namespace = make_namespace("registry", {"pod-security.kubernetes.io/enforce": "restricted"})
     try:
         names = {node: f"pull-{i}" for i, node in enumerate(nodes)}
         apply(*(pull_pod(name, namespace, node) for node, name in names.items()))
