@@ -196,6 +196,7 @@ def test_teardown_leaves_no_process_mount_interface_chain_ipset_or_cgroup(cluste
     assert cluster_mounts() == []
     left = interfaces()
     assert [name for name in (*bridges, *pod_veths) if name in left] == []
+    assert docker_answers(), "teardown should have started the engine that holds the workers"
     assert docker_objects("container") == []
     assert docker_objects("network") == []
     assert not Path("/var/lib/invoicing-platform/cluster-nodes").exists()
